@@ -1,0 +1,59 @@
+import {z} from 'zod'
+
+import type {WireError} from '../errors.js'
+import type {ServerEvent} from '../protocol/frames.js'
+
+// Payloads that travel on the bus between processes. JSON today; the shapes are the contract.
+
+/** A `send` accepted by a gateway, on its way to the partition's worker through the durable stream. */
+export const ingestEnvelopeSchema = z.object({
+  v: z.literal(1),
+  conv: z.string(),
+  sender: z.string(),
+  senderDevice: z.string(),
+  clientMsgId: z.string(),
+  kind: z.string(),
+  body: z.unknown(),
+  replyTo: z.number().int().optional(),
+  /** Gateway node that waits for the outcome. */
+  gw: z.string(),
+  /** Gateway receive time (ms since epoch), for end-to-end latency metrics. */
+  at: z.number(),
+})
+export type IngestEnvelope = z.infer<typeof ingestEnvelopeSchema>
+
+export type SendOutcome =
+  | {key: string; ok: true; seq: number; messageId: string; ts: string; duplicate: boolean}
+  | {key: string; ok: false; error: WireError}
+
+export interface Delivery {
+  /** Users whose live connections on the receiving gateway get the event. */
+  users: string[]
+  /** The device that produced the event already knows it (it got the reply). */
+  skipDevice?: string
+  event: ServerEvent
+}
+
+/** What a node's mailbox receives: outcomes for sends it published, and events to hand to its sockets. */
+export interface NodeBatch {
+  t: 'batch'
+  acks?: SendOutcome[]
+  deliveries?: Delivery[]
+}
+
+export type NodeMessage = NodeBatch
+
+export function sendKey(conversation: string, sender: string, clientMsgId: string): string {
+  return `${conversation}|${sender}|${clientMsgId}`
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+export function encodeJson(value: unknown): Uint8Array {
+  return encoder.encode(JSON.stringify(value))
+}
+
+export function decodeJson<T>(data: Uint8Array): T {
+  return JSON.parse(decoder.decode(data)) as T
+}

@@ -1,0 +1,80 @@
+// The interfaces the core is written against. Adapters live in src/adapters/* and hold no business rules.
+
+export interface QueryResult<R> {
+  rows: R[]
+  rowCount: number
+}
+
+/** A SQL connection (Postgres via `pg`, or embedded PGlite): both speak the same dialect. */
+export interface Sql {
+  query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<QueryResult<R>>
+  /** Runs a script of several statements without parameters (migrations). */
+  exec(script: string): Promise<void>
+  /** Runs `fn` in one transaction on one connection; rolls back if it throws. */
+  transaction<T>(fn: (tx: SqlTx) => Promise<T>): Promise<T>
+  close(): Promise<void>
+  readonly kind: 'postgres' | 'pglite'
+}
+
+export interface SqlTx {
+  query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<QueryResult<R>>
+  exec(script: string): Promise<void>
+}
+
+/** A message taken from the durable ingest stream of one partition. */
+export interface IngestDelivery {
+  readonly data: Uint8Array
+  readonly partition: number
+  /** True when the bus has handed this message out before (a worker crashed or timed out). */
+  readonly redelivered: boolean
+  ack(): void
+  /** Give it back for redelivery (after `delayMs`). */
+  nak(delayMs?: number): void
+}
+
+export interface IngestConsumer {
+  /** Stops taking new messages; un-acked ones go back to the stream for the next owner. */
+  stop(): Promise<void>
+}
+
+/**
+ * The message bus. `publishIngest` is durable (resolves only once the bus has stored the message);
+ * node mailboxes are fire-and-forget pub/sub between processes (gateway <-> worker).
+ */
+export interface Bus {
+  readonly kind: 'nats' | 'memory'
+  publishIngest(partition: number, data: Uint8Array): Promise<void>
+  consumeIngest(partition: number, onMessage: (delivery: IngestDelivery) => void): Promise<IngestConsumer>
+  publishNode(nodeId: string, data: Uint8Array): void
+  subscribeNode(nodeId: string, onMessage: (data: Uint8Array) => void): () => void
+  /** Resolves once everything published so far has left this process. */
+  flush(): Promise<void>
+  healthy(): boolean
+  close(): Promise<void>
+}
+
+export interface Route {
+  userId: string
+  deviceId: string
+  connId: string
+  nodeId: string
+}
+
+/** Where each user's live connections are: which gateway holds which device. */
+export interface ConnectionRegistry {
+  readonly kind: 'redis' | 'memory'
+  add(route: Route): Promise<void>
+  remove(route: Route): Promise<void>
+  /** For the given users, every live route, grouped by gateway node id. */
+  lookup(userIds: readonly string[]): Promise<Map<string, Route[]>>
+  /** Re-asserts a gateway's routes so they outlive the registry's TTL; called periodically. */
+  refresh(nodeId: string, routes: readonly Route[]): Promise<void>
+  healthy(): boolean
+  close(): Promise<void>
+}
+
+export interface Clock {
+  now(): number
+}
+
+export const systemClock: Clock = {now: () => Date.now()}

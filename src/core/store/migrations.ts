@@ -1,0 +1,144 @@
+// Schema migrations, applied in order by `msgr db migrate` (and automatically by `msgr serve all`).
+// Never edit a released migration: add a new one.
+
+export interface Migration {
+  version: number
+  name: string
+  sql: string
+}
+
+/** Hash partitions of `messages`; fixed at creation (a later migration can split them). */
+export const MESSAGE_TABLE_PARTITIONS = 16
+
+const messagePartitions = Array.from(
+  {length: MESSAGE_TABLE_PARTITIONS},
+  (_, i) => `CREATE TABLE messages_p${i} PARTITION OF messages FOR VALUES WITH (MODULUS ${MESSAGE_TABLE_PARTITIONS}, REMAINDER ${i});`,
+).join('\n')
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'core',
+    sql: `
+CREATE TABLE users (
+  id           uuid PRIMARY KEY,
+  phone        text NOT NULL UNIQUE,
+  display_name text,
+  created_at   timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE devices (
+  id           uuid PRIMARY KEY,
+  user_id      uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  name         text NOT NULL,
+  platform     text NOT NULL,
+  created_at   timestamptz NOT NULL DEFAULT now(),
+  last_seen_at timestamptz,
+  revoked_at   timestamptz
+);
+CREATE INDEX devices_user_idx ON devices (user_id);
+
+-- One session (refresh-token family) per device; the refresh token rotates on every use.
+CREATE TABLE sessions (
+  id             uuid PRIMARY KEY,
+  device_id      uuid NOT NULL UNIQUE REFERENCES devices (id) ON DELETE CASCADE,
+  user_id        uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  refresh_hash   bytea NOT NULL UNIQUE,
+  generation     integer NOT NULL DEFAULT 1,
+  created_at     timestamptz NOT NULL DEFAULT now(),
+  rotated_at     timestamptz NOT NULL DEFAULT now(),
+  expires_at     timestamptz NOT NULL,
+  revoked_at     timestamptz
+);
+-- Hashes of refresh tokens already rotated away: presenting one again revokes the session (reuse detection).
+CREATE TABLE used_refresh_tokens (
+  refresh_hash bytea PRIMARY KEY,
+  session_id   uuid NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+  used_at      timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE otp_codes (
+  phone      text PRIMARY KEY,
+  code_hash  bytea NOT NULL,
+  attempts   integer NOT NULL DEFAULT 0,
+  sent_count integer NOT NULL DEFAULT 1,
+  window_start timestamptz NOT NULL DEFAULT now(),
+  expires_at timestamptz NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+-- Filled only by the development SMS sink, read by GET /v1/dev/otp.
+CREATE TABLE dev_otp_outbox (
+  phone      text PRIMARY KEY,
+  code       text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE conversations (
+  id          uuid PRIMARY KEY,
+  kind        text NOT NULL CHECK (kind IN ('direct', 'group')),
+  title       text,
+  created_by  uuid REFERENCES users (id),
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  last_seq    bigint NOT NULL DEFAULT 0,
+  last_ts     timestamptz,
+  -- Transaction that last changed the row: inbox sync tokens compare against snapshot xmin.
+  changed_xid xid8 NOT NULL DEFAULT pg_current_xact_id()
+);
+
+CREATE TABLE members (
+  conversation_id uuid NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+  user_id         uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  role            text NOT NULL DEFAULT 'member' CHECK (role IN ('owner', 'admin', 'member')),
+  joined_at       timestamptz NOT NULL DEFAULT now(),
+  joined_seq      bigint NOT NULL DEFAULT 0,
+  delivered_seq   bigint NOT NULL DEFAULT 0,
+  read_seq        bigint NOT NULL DEFAULT 0,
+  changed_xid     xid8 NOT NULL DEFAULT pg_current_xact_id(),
+  PRIMARY KEY (conversation_id, user_id)
+);
+CREATE INDEX members_user_idx ON members (user_id);
+
+-- Partitioned by conversation (Citus-ready: distribute by conversation_id). No foreign keys here:
+-- the worker is the only writer and checks membership before it assigns a seq.
+CREATE TABLE messages (
+  conversation_id uuid NOT NULL,
+  seq             bigint NOT NULL,
+  id              uuid NOT NULL,
+  sender_id       uuid NOT NULL,
+  sender_device   uuid NOT NULL,
+  client_msg_id   text NOT NULL,
+  kind            text NOT NULL,
+  body            jsonb NOT NULL,
+  reply_to        bigint,
+  created_at      timestamptz NOT NULL,
+  PRIMARY KEY (conversation_id, seq),
+  UNIQUE (conversation_id, sender_id, client_msg_id)
+) PARTITION BY HASH (conversation_id);
+${messagePartitions}
+
+-- Control plane: node registry and partition leases.
+CREATE TABLE nodes (
+  id           text PRIMARY KEY,
+  role         text NOT NULL,
+  address      text,
+  version      text NOT NULL,
+  state        text NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'draining', 'stopped')),
+  started_at   timestamptz NOT NULL DEFAULT now(),
+  heartbeat_at timestamptz NOT NULL DEFAULT now(),
+  stats        jsonb NOT NULL DEFAULT '{}'::jsonb
+);
+
+CREATE TABLE partition_leases (
+  partition  integer PRIMARY KEY,
+  owner      text,
+  epoch      bigint NOT NULL DEFAULT 0,
+  expires_at timestamptz NOT NULL DEFAULT 'epoch'
+);
+
+CREATE TABLE cluster_settings (
+  key   text PRIMARY KEY,
+  value jsonb NOT NULL
+);
+`,
+  },
+]
