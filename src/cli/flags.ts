@@ -1,0 +1,27 @@
+import {Flags} from '@oclif/core'
+
+import {DEFAULTS} from '../server/config.js'
+
+// Flags shared by the serve commands; each has an MSGR_* environment equivalent.
+
+export const serviceFlags = {
+  'database-url': Flags.string({description: 'Postgres URL, e.g. postgres://msgr@db:5432/msgr', env: 'MSGR_DATABASE_URL'}),
+  'nats-url': Flags.string({description: 'NATS URL (JetStream enabled), e.g. nats://nats:4222', env: 'MSGR_NATS_URL'}),
+  'redis-url': Flags.string({description: 'Redis URL, e.g. redis://redis:6379', env: 'MSGR_REDIS_URL'}),
+}
+
+export const nodeFlags = {
+  port: Flags.integer({char: 'p', description: 'HTTP/WebSocket port (0 = any free port)', env: 'MSGR_PORT', default: DEFAULTS.port, min: 0, max: 65535}),
+  host: Flags.string({description: 'Address to listen on', env: 'MSGR_HOST', default: DEFAULTS.host}),
+  advertise: Flags.string({description: 'host:port other nodes and clients use to reach this node', env: 'MSGR_ADVERTISE'}),
+  'node-id': Flags.string({description: 'Unique node id (default: <role>-<hostname>-<port>)', env: 'MSGR_NODE_ID'}),
+  namespace: Flags.string({description: 'Prefix of NATS streams/subjects and Redis keys (one per cluster)', env: 'MSGR_NAMESPACE', default: DEFAULTS.namespace}),
+  partitions: Flags.integer({description: 'Conversation partitions (same on every node of a cluster)', env: 'MSGR_PARTITIONS', default: DEFAULTS.partitions, min: 1, max: 4096}),
+  'jwt-secret': Flags.string({description: 'HS256 secret for access tokens (32+ characters)', env: 'MSGR_JWT_SECRET'}),
+  dev: Flags.boolean({description: 'Development mode: GET /v1/dev/otp, readable logs', env: 'MSGR_DEV', default: false}),
+  'log-level': Flags.string({description: 'Log level', env: 'MSGR_LOG_LEVEL', default: 'info', options: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']}),
+  migrate: Flags.boolean({description: 'Apply database migrations before starting', env: 'MSGR_MIGRATE', default: false}),
+  'sms-sink': Flags.string({description: 'Where OTP codes go: log, dev (log + /v1/dev/otp), webhook', env: 'MSGR_SMS_SINK', options: ['log', 'dev', 'webhook']}),
+  'sms-webhook-url': Flags.string({description: 'SMS bridge URL for --sms-sink webhook (POST {phone, code})', env: 'MSGR_SMS_WEBHOOK_URL'}),
+  'send-timeout': Flags.integer({description: 'ms a send waits for its durable ack before answering "timeout"', env: 'MSGR_SEND_TIMEOUT_MS', default: DEFAULTS.sendTimeoutMs, min: 100}),
+}

@@ -1,0 +1,168 @@
+import {MsgrError} from '../../errors.js'
+import type {InboxEntry, MessageView} from '../../protocol/frames.js'
+import {directConversationId} from '../ids.js'
+import type {Sql} from '../ports.js'
+
+// Read paths and membership writes used by gateways. The worker owns message writes (message-writer.ts).
+
+export async function ensureDirectConversation(sql: Sql, me: string, other: string): Promise<{id: string; members: string[]}> {
+  const id = directConversationId(me, other)
+  const members = me === other ? [me] : [me, other]
+  const existing = await sql.query<{user_id: string}>('SELECT user_id FROM members WHERE conversation_id = $1', [id])
+  if (existing.rowCount >= members.length) return {id, members}
+  const users = await sql.query<{id: string}>('SELECT id FROM users WHERE id = ANY($1::uuid[])', [members])
+  if (users.rows.length < members.length) throw new MsgrError('not_found', 'no such user')
+  await sql.transaction(async (tx) => {
+    await tx.query(`INSERT INTO conversations (id, kind, created_by) VALUES ($1, 'direct', $2) ON CONFLICT (id) DO NOTHING`, [id, me])
+    await tx.query(
+      `INSERT INTO members (conversation_id, user_id) SELECT $1, u FROM unnest($2::uuid[]) AS u ON CONFLICT DO NOTHING`,
+      [id, members],
+    )
+  })
+  return {id, members}
+}
+
+export async function assertMember(sql: Sql, conversation: string, user: string): Promise<void> {
+  const {rows} = await sql.query('SELECT 1 FROM members WHERE conversation_id = $1 AND user_id = $2', [conversation, user])
+  if (rows.length === 0) throw new MsgrError('forbidden', 'not a member of this conversation')
+}
+
+export async function listMembers(sql: Sql, conversation: string): Promise<string[]> {
+  const {rows} = await sql.query<{user_id: string}>('SELECT user_id FROM members WHERE conversation_id = $1', [conversation])
+  return rows.map((r) => r.user_id)
+}
+
+export async function syncMessages(
+  sql: Sql,
+  user: string,
+  conversation: string,
+  after: number,
+  limit: number,
+): Promise<{messages: MessageView[]; hasMore: boolean}> {
+  await assertMember(sql, conversation, user)
+  const {rows} = await sql.query<MessageRow>(
+    `SELECT conversation_id, seq, id, sender_id, sender_device, client_msg_id, kind, body, reply_to, created_at
+       FROM messages WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+    [conversation, after, limit + 1],
+  )
+  const hasMore = rows.length > limit
+  return {messages: rows.slice(0, limit).map(toMessageView), hasMore}
+}
+
+/**
+ * Conversations that changed since `token`. Tokens are the snapshot xmin of the previous read: any
+ * transaction still running then has an xid >= xmin, so its rows show up next time (never missed;
+ * clients may see a row twice).
+ */
+export async function inbox(sql: Sql, user: string, token?: string): Promise<{conversations: InboxEntry[]; token: string}> {
+  const since = token === undefined ? '0' : decodeInboxToken(token)
+  return sql.transaction(async (tx) => {
+    const {rows} = await tx.query<InboxRow>(
+      `SELECT c.id, c.kind, c.last_seq, c.last_ts, m.read_seq, m.delivered_seq,
+              (SELECT array_agg(o.user_id::text) FROM members o WHERE o.conversation_id = c.id) AS members,
+              pg_snapshot_xmin(pg_current_snapshot())::text AS xmin
+         FROM members m JOIN conversations c ON c.id = m.conversation_id
+        WHERE m.user_id = $1 AND (c.changed_xid >= $2::xid8 OR m.changed_xid >= $2::xid8)
+        ORDER BY c.last_ts DESC NULLS LAST, c.id`,
+      [user, since],
+    )
+    const xmin = rows[0]?.xmin ?? (await tx.query<{xmin: string}>('SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin')).rows[0]!.xmin
+    return {
+      token: encodeInboxToken(xmin),
+      conversations: rows.map((r) => ({
+        conversation: r.id,
+        kind: r.kind,
+        lastSeq: r.last_seq,
+        lastTs: r.last_ts ? r.last_ts.toISOString() : null,
+        readSeq: r.read_seq,
+        deliveredSeq: r.delivered_seq,
+        unread: Math.max(0, r.last_seq - r.read_seq),
+        members: r.members ?? [],
+      })),
+    }
+  })
+}
+
+/** Moves a member's delivered or read watermark forward (never back, never past the last seq). */
+export async function applyReceipt(
+  sql: Sql,
+  user: string,
+  conversation: string,
+  type: 'delivered' | 'read',
+  seq: number,
+): Promise<{seq: number; changed: boolean}> {
+  // Reading implies delivery, so a read watermark also lifts the delivered one.
+  const {rows} = await sql.query<{before: number; after: number}>(
+    `WITH cur AS (
+       SELECT m.delivered_seq, m.read_seq, c.last_seq FROM members m JOIN conversations c ON c.id = m.conversation_id
+        WHERE m.conversation_id = $1 AND m.user_id = $2 FOR UPDATE OF m
+     ), upd AS (
+       UPDATE members m SET
+         read_seq = CASE WHEN $3 = 'read' THEN GREATEST(m.read_seq, LEAST($4::bigint, cur.last_seq)) ELSE m.read_seq END,
+         delivered_seq = GREATEST(m.delivered_seq, LEAST($4::bigint, cur.last_seq)),
+         changed_xid = pg_current_xact_id()
+        FROM cur
+       WHERE m.conversation_id = $1 AND m.user_id = $2
+         AND (CASE WHEN $3 = 'read' THEN cur.read_seq ELSE cur.delivered_seq END) < LEAST($4::bigint, cur.last_seq)
+       RETURNING CASE WHEN $3 = 'read' THEN m.read_seq ELSE m.delivered_seq END AS after
+     )
+     SELECT (CASE WHEN $3 = 'read' THEN cur.read_seq ELSE cur.delivered_seq END) AS before,
+            COALESCE((SELECT after FROM upd), CASE WHEN $3 = 'read' THEN cur.read_seq ELSE cur.delivered_seq END) AS after
+       FROM cur`,
+    [conversation, user, type, seq],
+  )
+  const row = rows[0]
+  if (!row) throw new MsgrError('forbidden', 'not a member of this conversation')
+  return {seq: row.after, changed: row.after > row.before}
+}
+
+export interface MessageRow {
+  conversation_id: string
+  seq: number
+  id: string
+  sender_id: string
+  sender_device: string
+  client_msg_id: string
+  kind: string
+  body: unknown
+  reply_to: number | null
+  created_at: Date
+}
+
+export function toMessageView(row: MessageRow): MessageView {
+  const view: MessageView = {
+    conversation: row.conversation_id,
+    seq: row.seq,
+    messageId: row.id,
+    sender: row.sender_id,
+    senderDevice: row.sender_device,
+    ts: row.created_at.toISOString(),
+    kind: row.kind,
+    body: row.body,
+    clientMsgId: row.client_msg_id,
+  }
+  if (row.reply_to !== null) view.replyTo = row.reply_to
+  return view
+}
+
+interface InboxRow {
+  id: string
+  kind: 'direct' | 'group'
+  last_seq: number
+  last_ts: Date | null
+  read_seq: number
+  delivered_seq: number
+  members: string[] | null
+  xmin: string
+}
+
+function encodeInboxToken(xmin: string): string {
+  return Buffer.from(`x1:${xmin}`).toString('base64url')
+}
+
+function decodeInboxToken(token: string): string {
+  const text = Buffer.from(token, 'base64url').toString()
+  const match = /^x1:(\d{1,20})$/.exec(text)
+  if (!match) throw new MsgrError('invalid_request', 'inbox token is not one this server issued')
+  return match[1]!
+}

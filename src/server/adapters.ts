@@ -1,0 +1,92 @@
+import {join} from 'node:path'
+
+import {createMemoryBus} from '../adapters/memory/bus.js'
+import {createMemoryRegistry} from '../adapters/memory/registry.js'
+import {createNatsBus} from '../adapters/nats/bus.js'
+import {createPgliteSql} from '../adapters/pglite/sql.js'
+import {createPostgresSql} from '../adapters/postgres/sql.js'
+import {createRedisRegistry} from '../adapters/redis/registry.js'
+import type {Logger} from '../core/logger.js'
+import type {Bus, ConnectionRegistry, Sql} from '../core/ports.js'
+
+// Picks one adapter per port: real services when a URL is given, embedded ones otherwise (only where
+// the caller allows embedded defaults, i.e. `msgr serve all`).
+
+export interface Adapters {
+  sql: Sql
+  bus: Bus
+  registry: ConnectionRegistry
+  describe(): Record<string, string>
+  close(): Promise<void>
+}
+
+export interface AdapterOptions {
+  databaseUrl?: string
+  redisUrl?: string
+  natsUrl?: string
+  /** Embedded database directory (PGlite); undefined = in memory. */
+  dataDir?: string
+  allowEmbedded: boolean
+  namespace: string
+  ackWaitMs: number
+  routeTtlMs: number
+  nodeId: string
+  logger: Logger
+}
+
+export async function createAdapters(options: AdapterOptions): Promise<Adapters> {
+  const missing = [
+    !options.databaseUrl && '--database-url (MSGR_DATABASE_URL)',
+    !options.natsUrl && '--nats-url (MSGR_NATS_URL)',
+    !options.redisUrl && '--redis-url (MSGR_REDIS_URL)',
+  ].filter(Boolean)
+  if (!options.allowEmbedded && missing.length > 0) {
+    throw new Error(`this role runs on real services: set ${missing.join(', ')}; or use \`msgr serve all\` for the embedded single node`)
+  }
+  const log = options.logger
+  const onError = (component: string) => (error: unknown) => log.warn({err: error, component}, `${component} error`)
+  const opened: Array<{close(): Promise<void>}> = []
+  try {
+    const sql = options.databaseUrl
+      ? createPostgresSql({url: options.databaseUrl, applicationName: `msgr:${options.nodeId}`})
+      : await createPgliteSql({dataDir: options.dataDir ? join(options.dataDir, 'pg') : undefined})
+    opened.push(sql)
+    const bus = options.natsUrl
+      ? await createNatsBus({url: options.natsUrl, namespace: options.namespace, ackWaitMs: options.ackWaitMs, name: options.nodeId, onError: onError('nats')})
+      : createMemoryBus({ackWaitMs: options.ackWaitMs})
+    opened.push(bus)
+    const registry = options.redisUrl
+      ? createRedisRegistry({url: options.redisUrl, namespace: options.namespace, ttlMs: options.routeTtlMs, onError: onError('redis')})
+      : createMemoryRegistry({ttlMs: options.routeTtlMs})
+    opened.push(registry)
+    return {
+      sql,
+      bus,
+      registry,
+      describe: () => ({
+        database: options.databaseUrl ? redact(options.databaseUrl) : `pglite:${options.dataDir ? join(options.dataDir, 'pg') : 'memory'}`,
+        bus: options.natsUrl ? redact(options.natsUrl) : 'memory',
+        registry: options.redisUrl ? redact(options.redisUrl) : 'memory',
+      }),
+      async close() {
+        // Registry and bus first: the database outlives the last writes that need it.
+        await registry.close().catch(() => {})
+        await bus.close().catch(() => {})
+        await sql.close().catch(() => {})
+      },
+    }
+  } catch (error) {
+    for (const adapter of opened.reverse()) await adapter.close().catch(() => {})
+    throw error
+  }
+}
+
+function redact(url: string): string {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password) parsed.password = '***'
+    return parsed.toString()
+  } catch {
+    return url
+  }
+}

@@ -1,0 +1,220 @@
+import {randomUUID} from 'node:crypto'
+import type {IncomingMessage} from 'node:http'
+import type {Duplex} from 'node:stream'
+
+import {WebSocketServer, type WebSocket} from 'ws'
+
+import {decodeJson, type NodeMessage} from '../../core/envelope.js'
+import type {Logger} from '../../core/logger.js'
+import type {Bus, Clock, ConnectionRegistry, Sql} from '../../core/ports.js'
+import {CLOSE, MsgrError, toWireError} from '../../errors.js'
+import {type Decoded, decodeRequest} from '../../protocol/codec.js'
+import {LIMITS} from '../../protocol/frames.js'
+import type {NodeConfig} from '../config.js'
+import type {FanoutPublisher} from '../fanout-publisher.js'
+import type {Metrics} from '../metrics.js'
+import {Connection, type Identity} from './connection.js'
+import {handleOp} from './ops.js'
+import {createPendingSends} from './pending-sends.js'
+
+// The WebSocket edge: authenticates upgrades, runs ops, hands bus deliveries to local sockets.
+
+export const SUBPROTOCOL = 'msgr.v1+json'
+
+export interface GatewayDeps {
+  sql: Sql
+  bus: Bus
+  registry: ConnectionRegistry
+  fanout: FanoutPublisher
+  verifyAccessToken(token: string): Promise<Identity>
+  logger: Logger
+  metrics: Metrics
+  clock: Clock
+}
+
+export interface Gateway {
+  start(): void
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void
+  /** Tells every client to reconnect (1012), then closes; sends still in flight are answered first. */
+  stop(reason?: string): Promise<void>
+  /** Drops every socket at once, as a crash would (fault tests). */
+  abort(): void
+  connectionCount(): number
+  draining(): boolean
+}
+
+export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
+  const {logger, metrics} = deps
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: LIMITS.hardMaxFrameBytes,
+    perMessageDeflate: false,
+    // The frame decoder checks UTF-8 itself and answers with a coded error instead of closing (1007).
+    skipUTF8Validation: true,
+    handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+  })
+  const byUser = new Map<string, Set<Connection>>()
+  const all = new Set<Connection>()
+  const pending = createPendingSends({bus: deps.bus, partitions: config.partitions, timeoutMs: config.sendTimeoutMs})
+  const ctx = {nodeId: config.nodeId, sql: deps.sql, pending, fanout: deps.fanout, clock: deps.clock}
+  let unsubscribe: (() => void) | undefined
+  let heartbeat: NodeJS.Timeout | undefined
+  let routeRefresh: NodeJS.Timeout | undefined
+  let isDraining = false
+
+  function onNodeMessage(data: Uint8Array): void {
+    let message: NodeMessage
+    try {
+      message = decodeJson<NodeMessage>(data)
+    } catch {
+      logger.error('undecodable node message')
+      return
+    }
+    for (const outcome of message.acks ?? []) pending.resolve(outcome)
+    for (const delivery of message.deliveries ?? []) {
+      const text = JSON.stringify(delivery.event) // once per delivery, whatever the number of sockets
+      for (const user of delivery.users) {
+        for (const conn of byUser.get(user) ?? []) {
+          if (conn.identity.deviceId === delivery.skipDevice) continue
+          if (conn.sendRaw(text)) metrics.deliveries.inc()
+        }
+      }
+    }
+  }
+
+  function accept(ws: WebSocket, identity: Identity): void {
+    const conn = new Connection(ws, identity, randomUUID(), config.nodeId, config.maxBufferedBytes, () => metrics.slowConsumerCloses.inc())
+    all.add(conn)
+    let users = byUser.get(identity.userId)
+    if (!users) byUser.set(identity.userId, (users = new Set()))
+    users.add(conn)
+    metrics.connections.inc()
+    metrics.connectsTotal.inc()
+
+    // Frames wait until the route is registered, so a client's first sync never misses a message
+    // committed after it (the worker looks routes up only after its commit).
+    const ready = deps.registry.add(conn.route).catch((error) => logger.warn({err: error}, 'route registration failed'))
+    let chain: Promise<void> = ready
+    ws.on('message', (data: Buffer, isBinary) => {
+      chain = chain.then(() => onFrame(conn, data, isBinary))
+    })
+    ws.on('pong', () => {
+      conn.alive = true
+    })
+    ws.on('error', (error) => logger.debug({err: error}, 'socket error'))
+    ws.on('close', () => {
+      all.delete(conn)
+      const set = byUser.get(identity.userId)
+      set?.delete(conn)
+      if (set?.size === 0) byUser.delete(identity.userId)
+      metrics.connections.dec()
+      void ready.then(() => deps.registry.remove(conn.route)).catch(() => {})
+    })
+    void ready.then(() =>
+      conn.event({
+        ev: 'hello',
+        user: identity.userId,
+        device: identity.deviceId,
+        node: config.nodeId,
+        heartbeatMs: config.heartbeatMs,
+        limits: {maxFrameBytes: LIMITS.maxFrameBytes, maxBodyBytes: LIMITS.maxBodyBytes},
+      }),
+    )
+  }
+
+  async function onFrame(conn: Connection, data: Buffer, isBinary: boolean): Promise<void> {
+    const decoded: Decoded = isBinary
+      ? {ok: false, error: {code: 'invalid_request', message: 'binary frames need a binary subprotocol'}}
+      : decodeRequest(data)
+    if (!decoded.ok) {
+      metrics.frameErrors.inc({code: decoded.error.code})
+      conn.replyError(decoded.re, decoded.error)
+      if (conn.recordBadFrame(deps.clock.now())) conn.ws.close(CLOSE.policy, 'too many invalid frames')
+      return
+    }
+    const {request} = decoded
+    metrics.frames.inc({op: request.op})
+    // Ops run concurrently; replies carry `re`, so order between replies is not promised.
+    void handleOp(ctx, conn.identity, request).then(
+      (result) => conn.reply(request.id, result),
+      (error) => {
+        if (!(error instanceof MsgrError)) logger.error({err: error, op: request.op}, 'op failed')
+        const wire = toWireError(error)
+        metrics.frameErrors.inc({code: wire.code})
+        conn.replyError(request.id, wire)
+      },
+    )
+  }
+
+  function rejectUpgrade(socket: Duplex, status: number, code: string, message: string): void {
+    metrics.upgradeRejects.inc({code})
+    const body = JSON.stringify({error: {code, message}})
+    socket.end(
+      `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Service Unavailable'}\r\n` +
+        `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    )
+  }
+
+  return {
+    start() {
+      unsubscribe = deps.bus.subscribeNode(config.nodeId, onNodeMessage)
+      heartbeat = setInterval(() => {
+        for (const conn of all) {
+          if (!conn.alive) {
+            conn.ws.terminate()
+            continue
+          }
+          conn.alive = false
+          conn.ws.ping()
+        }
+      }, config.heartbeatMs)
+      routeRefresh = setInterval(
+        () => void deps.registry.refresh(config.nodeId, [...all].map((c) => c.route)).catch((error) => logger.warn({err: error}, 'route refresh failed')),
+        Math.max(1000, Math.floor(config.routeTtlMs / 3)),
+      )
+    },
+
+    handleUpgrade(req, socket, head) {
+      if (isDraining) return rejectUpgrade(socket, 503, 'unavailable', 'node is draining; reconnect elsewhere')
+      const url = new URL(req.url ?? '/', 'http://local')
+      const header = req.headers.authorization
+      const token = header?.startsWith('Bearer ') ? header.slice(7) : url.searchParams.get('access_token')
+      if (!token) return rejectUpgrade(socket, 401, 'unauthenticated', 'send Authorization: Bearer <accessToken> or ?access_token=')
+      deps.verifyAccessToken(token).then(
+        (identity) => wss.handleUpgrade(req, socket, head, (ws) => accept(ws, identity)),
+        (error) => {
+          const wire = toWireError(error)
+          rejectUpgrade(socket, 401, wire.code === 'internal' ? 'unauthenticated' : wire.code, wire.message)
+        },
+      )
+    },
+
+    async stop(reason = 'shutdown') {
+      isDraining = true
+      clearInterval(heartbeat)
+      clearInterval(routeRefresh)
+      for (const conn of all) conn.event({ev: 'reconnect', reason})
+      // Let sends in flight get their outcome before the socket goes.
+      const deadline = deps.clock.now() + Math.min(config.sendTimeoutMs, config.shutdownGraceMs)
+      while (pending.size() > 0 && deps.clock.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+      pending.failAll(new MsgrError('unavailable', 'node shutting down; retry with the same clientMsgId'))
+      for (const conn of all) conn.ws.close(CLOSE.serviceRestart, reason)
+      await new Promise((r) => setTimeout(r, 50))
+      for (const conn of all) conn.ws.terminate()
+      unsubscribe?.()
+      await new Promise<void>((resolve) => wss.close(() => resolve()))
+    },
+
+    abort() {
+      isDraining = true
+      clearInterval(heartbeat)
+      clearInterval(routeRefresh)
+      unsubscribe?.()
+      for (const conn of all) conn.ws.terminate()
+      wss.close()
+    },
+
+    connectionCount: () => all.size,
+    draining: () => isDraining,
+  }
+}

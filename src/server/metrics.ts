@@ -1,0 +1,33 @@
+import {collectDefaultMetrics, Counter, Gauge, Histogram, Registry} from 'prom-client'
+
+// One Prometheus registry per node (no global default registry), shared by the roles of that node.
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+export function createMetrics(labels: {node: string}) {
+  const registry = new Registry()
+  registry.setDefaultLabels(labels)
+  collectDefaultMetrics({register: registry, prefix: 'msgr_process_'})
+  const r = [registry]
+  return {
+    registry,
+    connections: new Gauge({name: 'msgr_ws_connections', help: 'Open WebSocket connections', registers: r}),
+    connectsTotal: new Counter({name: 'msgr_ws_connects_total', help: 'Accepted WebSocket connections', registers: r}),
+    upgradeRejects: new Counter({name: 'msgr_ws_upgrade_rejects_total', help: 'Refused WebSocket upgrades', labelNames: ['code'], registers: r}),
+    frames: new Counter({name: 'msgr_ws_frames_total', help: 'Requests received, by op', labelNames: ['op'], registers: r}),
+    frameErrors: new Counter({name: 'msgr_ws_frame_errors_total', help: 'Error replies, by code', labelNames: ['code'], registers: r}),
+    sendAckSeconds: new Histogram({name: 'msgr_send_ack_seconds', help: 'Gateway receive to durable ack', buckets: LATENCY_BUCKETS, registers: r}),
+    deliveries: new Counter({name: 'msgr_deliveries_total', help: 'Events written to sockets', registers: r}),
+    slowConsumerCloses: new Counter({name: 'msgr_slow_consumer_closes_total', help: 'Sockets closed for unread backlog', registers: r}),
+    messagesStored: new Counter({name: 'msgr_messages_stored_total', help: 'Messages committed by workers', registers: r}),
+    duplicates: new Counter({name: 'msgr_send_duplicates_total', help: 'Sends answered from an earlier copy (idempotent retry)', registers: r}),
+    batchSize: new Histogram({name: 'msgr_worker_batch_size', help: 'Messages per committed batch', buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500], registers: r}),
+    batchSeconds: new Histogram({name: 'msgr_worker_batch_seconds', help: 'Batch write time', buckets: LATENCY_BUCKETS, registers: r}),
+    fencingConflicts: new Counter({name: 'msgr_worker_fencing_conflicts_total', help: 'Batches rolled back because another owner advanced a conversation', registers: r}),
+    workerErrors: new Counter({name: 'msgr_worker_errors_total', help: 'Batch failures (retried)', registers: r}),
+    partitionsOwned: new Gauge({name: 'msgr_worker_partitions_owned', help: 'Partitions leased by this worker', registers: r}),
+    busMessages: new Counter({name: 'msgr_bus_node_messages_total', help: 'Node mailbox messages published', registers: r}),
+  }
+}
+
+export type Metrics = ReturnType<typeof createMetrics>

@@ -1,0 +1,207 @@
+import {createServer, type Server} from 'node:http'
+import type {AddressInfo} from 'node:net'
+
+import {createAuthService} from '../core/auth/auth-service.js'
+import {createDevSmsSink, createLogSmsSink, createWebhookSmsSink, type SmsSink} from '../core/auth/sms.js'
+import type {Logger} from '../core/logger.js'
+import {type Clock, systemClock} from '../core/ports.js'
+import {listLeases} from '../control-plane/leases.js'
+import {heartbeatNode, listNodes, markNodeStopped, registerNode} from '../control-plane/node-registry.js'
+import {MsgrError} from '../errors.js'
+import type {Adapters} from './adapters.js'
+import type {NodeConfig} from './config.js'
+import {createFanoutPublisher} from './fanout-publisher.js'
+import {authRoutes} from './gateway/auth-routes.js'
+import {createGateway, type Gateway} from './gateway/gateway.js'
+import {createRouter, HANDLED, HttpResult, type Route} from './http.js'
+import {createMetrics, type Metrics} from './metrics.js'
+import {createWorker, type Worker} from './worker/worker.js'
+
+// Assembles one process from its roles and adapters: same code for `serve all` and the split roles.
+
+export interface RunningNode {
+  config: NodeConfig
+  port: number
+  /** Base URL of this node's HTTP server, e.g. http://127.0.0.1:8080 */
+  url: string
+  metrics: Metrics
+  gateway?: Gateway
+  worker?: Worker
+  /** Graceful stop: clients told to reconnect, batches finished, leases released. */
+  stop(): Promise<void>
+  /** Abrupt stop for fault tests: nothing finished, nothing released. */
+  crash(): Promise<void>
+}
+
+export interface NodeDeps {
+  adapters: Adapters
+  logger: Logger
+  clock?: Clock
+}
+
+export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<RunningNode> {
+  const {adapters, logger} = deps
+  const {sql, bus, registry} = adapters
+  const clock = deps.clock ?? systemClock
+  const metrics = createMetrics({node: config.nodeId})
+  const fanout = createFanoutPublisher({bus, registry, metrics, logger})
+  const has = (role: NodeConfig['roles'][number]) => config.roles.includes(role)
+  const routes: Route[] = []
+  let dbHealthy = true
+  let stopping = false
+
+  let worker: Worker | undefined
+  if (has('worker')) worker = createWorker(config, {sql, bus, fanout, logger: logger.child({role: 'worker'}), metrics, clock})
+
+  let gateway: Gateway | undefined
+  if (has('gateway')) {
+    const auth = createAuthService({
+      sql,
+      sms: smsSink(config, deps),
+      jwtSecret: config.jwtSecret!,
+      accessTtlSec: config.accessTtlSec,
+      refreshTtlSec: config.refreshTtlSec,
+      fixedOtp: config.fixedOtp,
+      clock,
+      logger,
+    })
+    gateway = createGateway(config, {
+      sql,
+      bus,
+      registry,
+      fanout,
+      async verifyAccessToken(token) {
+        const claims = await auth.verifyAccessToken(token)
+        if (!(await auth.isSessionActive(claims.sessionId))) throw new MsgrError('unauthenticated', 'session revoked; log in again')
+        return claims
+      },
+      logger: logger.child({role: 'gateway'}),
+      metrics,
+      clock,
+    })
+    routes.push(...authRoutes(auth, {dev: config.dev}))
+  }
+
+  if (has('control-plane')) {
+    const liveness = Math.max(config.nodeHeartbeatMs * 3, 1500)
+    routes.push(
+      {method: 'GET', path: '/v1/admin/nodes', handler: async () => ({nodes: await listNodes(sql, liveness)})},
+      {method: 'GET', path: '/v1/admin/partitions', handler: async () => ({partitions: await listLeases(sql)})},
+    )
+  }
+
+  const checks = () => ({
+    database: dbHealthy,
+    bus: bus.healthy(),
+    registry: registry.healthy(),
+    accepting: !stopping && !(gateway?.draining() ?? false),
+  })
+  routes.push(
+    {method: 'GET', path: '/healthz', handler: () => ({status: 'ok', node: config.nodeId, roles: config.roles})},
+    {
+      method: 'GET',
+      path: '/readyz',
+      handler: () => {
+        const c = checks()
+        const ready = Object.values(c).every(Boolean)
+        return new HttpResult(ready ? 200 : 503, {status: ready ? 'ready' : 'not_ready', node: config.nodeId, checks: c})
+      },
+    },
+    {
+      method: 'GET',
+      path: '/metrics',
+      handler: async ({res}) => {
+        const text = await metrics.registry.metrics()
+        res.writeHead(200, {'content-type': metrics.registry.contentType}).end(text)
+        return HANDLED
+      },
+    },
+  )
+
+  const router = createRouter(routes, (error) => logger.error({err: error}, 'http handler failed'))
+  const server: Server = createServer((req, res) => void router(req, res))
+  server.on('upgrade', (req, socket, head) => {
+    socket.on('error', () => {})
+    const path = new URL(req.url ?? '/', 'http://local').pathname
+    if (gateway && path === '/v1/ws') return gateway.handleUpgrade(req, socket, head)
+    const body = JSON.stringify({error: new MsgrError('not_found', 'no WebSocket endpoint here; use /v1/ws on a gateway').toWire()})
+    socket.end(`HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
+  })
+  server.keepAliveTimeout = 65_000
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(config.port, config.host, () => resolve())
+  })
+  const port = (server.address() as AddressInfo).port
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host
+  const url = `http://${host}:${port}`
+  const address = config.advertise ?? `${host}:${port}`
+
+  await registerNode(sql, {id: config.nodeId, roles: config.roles, address, version: config.version})
+  gateway?.start()
+  await worker?.start()
+
+  const beat = async () => {
+    try {
+      await heartbeatNode(sql, config.nodeId, {
+        connections: gateway?.connectionCount() ?? 0,
+        partitions: worker?.ownedPartitions().length ?? 0,
+        queued: worker?.stats().queued ?? 0,
+        stored: worker?.stats().stored ?? 0,
+        rssBytes: process.memoryUsage.rss(),
+        cpu: process.cpuUsage(),
+        uptimeSec: Math.round(process.uptime()),
+      })
+      dbHealthy = true
+    } catch (error) {
+      dbHealthy = false
+      logger.warn({err: error}, 'node heartbeat failed')
+    }
+  }
+  const heartbeat = setInterval(() => void beat(), config.nodeHeartbeatMs)
+  logger.info({node: config.nodeId, roles: config.roles, url, adapters: adapters.describe()}, 'msgr node ready')
+
+  const closeServer = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve())
+      server.closeAllConnections()
+    })
+
+  return {
+    config,
+    port,
+    url,
+    metrics,
+    gateway,
+    worker,
+    async stop() {
+      if (stopping) return
+      stopping = true
+      clearInterval(heartbeat)
+      await gateway?.stop('shutdown')
+      await worker?.stop()
+      await closeServer()
+      await markNodeStopped(sql, config.nodeId).catch(() => {})
+      logger.info({node: config.nodeId}, 'msgr node stopped')
+    },
+    async crash() {
+      stopping = true
+      clearInterval(heartbeat)
+      gateway?.abort()
+      await worker?.crash()
+      await closeServer()
+    },
+  }
+}
+
+function smsSink(config: NodeConfig, deps: NodeDeps): SmsSink {
+  switch (config.sms.sink) {
+    case 'dev':
+      return createDevSmsSink(deps.adapters.sql, deps.logger)
+    case 'webhook':
+      return createWebhookSmsSink({url: config.sms.webhookUrl!})
+    case 'log':
+      return createLogSmsSink(deps.logger)
+  }
+}

@@ -1,0 +1,198 @@
+import {decodeJson, type IngestEnvelope, ingestEnvelopeSchema, type SendOutcome} from '../../core/envelope.js'
+import {newId, partitionOf} from '../../core/ids.js'
+import type {Logger} from '../../core/logger.js'
+import type {Bus, Clock, IngestConsumer, IngestDelivery, Sql} from '../../core/ports.js'
+import {type ConversationState, planBatch} from '../../core/sequencer.js'
+import {toMessageView} from '../../core/store/conversations.js'
+import {commitBatch, FencingConflict, findExisting, loadConversationStates} from '../../core/store/message-writer.js'
+import type {NodeConfig} from '../config.js'
+import type {FanoutPublisher} from '../fanout-publisher.js'
+import type {Metrics} from '../metrics.js'
+import {createLeaseKeeper, type LeaseKeeper} from './lease-keeper.js'
+
+// The single writer of each partition it leases: takes sends from the durable stream, assigns seqs,
+// commits them in batches (one INSERT per batch), then acks the stream, answers the gateways and fans out.
+
+export interface WorkerDeps {
+  sql: Sql
+  bus: Bus
+  fanout: FanoutPublisher
+  logger: Logger
+  metrics: Metrics
+  clock: Clock
+}
+
+export interface Worker {
+  start(): Promise<void>
+  /** Graceful: finishes the batch in hand, hands back the rest, releases leases. */
+  stop(): Promise<void>
+  /** Simulates a crash (tests): drops everything in hand without acking or answering. */
+  crash(): Promise<void>
+  ownedPartitions(): number[]
+  stats(): {partitions: number; queued: number; stored: number}
+}
+
+const MAX_CACHED_CONVERSATIONS = 100_000
+const MAX_CONFLICT_RETRIES = 3
+
+export function createWorker(config: NodeConfig, deps: WorkerDeps): Worker {
+  const {sql, bus, logger, metrics} = deps
+  const consumers = new Map<number, IngestConsumer>()
+  const queue: IngestDelivery[] = []
+  const states = new Map<string, ConversationState>()
+  let flushing: Promise<void> | undefined
+  let stopped = false
+  let dead = false
+  let stored = 0
+  let leases: LeaseKeeper | undefined
+
+  const schedule = () => {
+    if (flushing || stopped || queue.length === 0) return
+    flushing = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(drainQueue)
+      .finally(() => {
+        flushing = undefined
+        schedule()
+      })
+  }
+
+  async function drainQueue(): Promise<void> {
+    while (queue.length > 0 && !stopped) {
+      const batch = queue.splice(0, config.maxBatch)
+      await processBatch(batch)
+    }
+  }
+
+  async function processBatch(deliveries: IngestDelivery[]): Promise<void> {
+    const started = performance.now()
+    const envelopes: IngestEnvelope[] = []
+    const kept: IngestDelivery[] = []
+    for (const delivery of deliveries) {
+      const env = decodeEnvelope(delivery.data)
+      if (!env) {
+        // Never acknowledged to anyone: a malformed envelope is dropped, loudly.
+        logger.error({partition: delivery.partition}, 'dropping malformed ingest envelope')
+        delivery.ack()
+        continue
+      }
+      envelopes.push(env)
+      kept.push(delivery)
+    }
+    if (envelopes.length === 0) return
+
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const missing = [...new Set(envelopes.map((e) => e.conv))].filter((c) => !states.has(c))
+        for (const [id, state] of await loadConversationStates(sql, missing)) remember(id, state)
+        const existing = await findExisting(sql, envelopes)
+        const plan = planBatch({
+          envelopes,
+          states,
+          existing,
+          now: new Date(deps.clock.now()),
+          newId,
+        })
+        await commitBatch(sql, plan)
+        if (dead) return
+        for (const advance of plan.advances) {
+          const state = states.get(advance.conversation)
+          if (state) states.set(advance.conversation, {...state, lastSeq: advance.to})
+        }
+        stored += plan.inserts.length
+        metrics.messagesStored.inc(plan.inserts.length)
+        metrics.duplicates.inc(plan.outcomes.filter((o) => o.ok && o.duplicate).length)
+        metrics.batchSize.observe(plan.inserts.length)
+        await deps.fanout.publish(
+          plan.messages.map((m) => ({
+            recipients: m.recipients,
+            skipDevice: m.row.sender_device,
+            event: {ev: 'message' as const, ...toMessageView(m.row)},
+          })),
+          plan.outcomes.map((outcome, i) => ({...outcome, node: envelopes[i]!.gw}) as SendOutcome & {node: string}),
+        )
+        for (const delivery of kept) delivery.ack()
+        metrics.batchSeconds.observe((performance.now() - started) / 1000)
+        return
+      } catch (error) {
+        if (dead) return
+        if (error instanceof FencingConflict && attempt < MAX_CONFLICT_RETRIES) {
+          metrics.fencingConflicts.inc()
+          logger.warn({conversations: error.conversations.length}, 'conversation advanced by another owner; reloading')
+          for (const id of error.conversations) states.delete(id)
+          continue
+        }
+        metrics.workerErrors.inc()
+        logger.error({err: error, size: kept.length}, 'batch failed; handing messages back for redelivery')
+        for (const id of new Set(envelopes.map((e) => e.conv))) states.delete(id)
+        for (const delivery of kept) delivery.nak(1000)
+        return
+      }
+    }
+  }
+
+  function remember(id: string, state: ConversationState): void {
+    if (states.size >= MAX_CACHED_CONVERSATIONS) states.delete(states.keys().next().value!)
+    states.set(id, state)
+  }
+
+  async function onAcquire(partition: number): Promise<void> {
+    for (const id of states.keys()) if (partitionOf(id, config.partitions) === partition) states.delete(id)
+    const consumer = await bus.consumeIngest(partition, (delivery) => {
+      if (stopped) return delivery.nak()
+      queue.push(delivery)
+      schedule()
+    })
+    consumers.set(partition, consumer)
+    metrics.partitionsOwned.set(consumers.size)
+  }
+
+  async function onRelease(partition: number): Promise<void> {
+    const consumer = consumers.get(partition)
+    consumers.delete(partition)
+    metrics.partitionsOwned.set(consumers.size)
+    await consumer?.stop()
+    await flushing
+    for (let i = queue.length - 1; i >= 0; i--) {
+      if (queue[i]!.partition === partition) queue.splice(i, 1)[0]!.nak()
+    }
+    for (const id of states.keys()) if (partitionOf(id, config.partitions) === partition) states.delete(id)
+  }
+
+  return {
+    async start() {
+      leases = createLeaseKeeper(config, {sql, logger, onAcquire, onRelease})
+      await leases.start()
+    },
+    async stop() {
+      await leases?.stop()
+      stopped = true
+      await flushing
+      for (const delivery of queue.splice(0)) delivery.nak()
+      for (const consumer of consumers.values()) await consumer.stop()
+      consumers.clear()
+    },
+    async crash() {
+      dead = true
+      stopped = true
+      await leases?.abandon()
+      queue.length = 0
+      for (const consumer of consumers.values()) await consumer.stop()
+      consumers.clear()
+    },
+    ownedPartitions: () => [...consumers.keys()].sort((a, b) => a - b),
+    stats: () => ({partitions: consumers.size, queued: queue.length, stored}),
+  }
+}
+
+function decodeEnvelope(data: Uint8Array): IngestEnvelope | undefined {
+  try {
+    const parsed = ingestEnvelopeSchema.safeParse(decodeJson(data))
+    return parsed.success && UUID.test(parsed.data.conv) && UUID.test(parsed.data.sender) && UUID.test(parsed.data.senderDevice)
+      ? parsed.data
+      : undefined
+  } catch {
+    return undefined
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
