@@ -19,6 +19,7 @@ export const nodeFlags = {
   partitions: Flags.integer({description: 'Conversation partitions (same on every node of a cluster)', env: 'MSGR_PARTITIONS', default: DEFAULTS.partitions, min: 1, max: 4096}),
   'jwt-secret': Flags.string({description: 'HS256 secret for access tokens (32+ characters)', env: 'MSGR_JWT_SECRET'}),
   dev: Flags.boolean({description: 'Development mode: GET /v1/dev/otp, readable logs', env: 'MSGR_DEV', default: false}),
+  'log-format': Flags.string({description: 'Log format (default: pretty with --dev, json otherwise)', env: 'MSGR_LOG_FORMAT', options: ['json', 'pretty']}),
   'log-level': Flags.string({description: 'Log level', env: 'MSGR_LOG_LEVEL', default: 'info', options: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']}),
   migrate: Flags.boolean({description: 'Apply database migrations before starting', env: 'MSGR_MIGRATE', default: false}),
   'sms-sink': Flags.string({description: 'Where OTP codes go: log, dev (log + /v1/dev/otp), webhook', env: 'MSGR_SMS_SINK', options: ['log', 'dev', 'webhook']}),

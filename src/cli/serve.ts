@@ -20,6 +20,7 @@ export interface ServeFlags {
   'jwt-secret'?: string
   dev: boolean
   'log-level': string
+  'log-format'?: string
   migrate: boolean
   'sms-sink'?: string
   'sms-webhook-url'?: string
@@ -31,7 +32,7 @@ export interface ServeFlags {
 }
 
 export async function serve(roles: Role[], flags: ServeFlags, options: {embedded: boolean; version: string}): Promise<void> {
-  const logger = createLogger({level: flags['log-level'], pretty: flags.dev})
+  const logger = createLogger({level: flags['log-level'], pretty: (flags['log-format'] ?? (flags.dev ? 'pretty' : 'json')) === 'pretty'})
   const dataDir = options.embedded ? resolve(flags['data-dir'] ?? '.msgr') : undefined
   if (dataDir) mkdirSync(dataDir, {recursive: true})
   const name = roles.length > 1 ? 'all' : roles[0]!

@@ -13,7 +13,7 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? 'info'
   if (options.pretty) {
-    return pino({level, name: options.name, transport: {target: 'pino-pretty', options: {colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname'}}})
+    return pino({level, name: options.name, transport: {target: 'pino-pretty', options: {colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname'}}})
   }
   return pino({level, name: options.name})
 }

@@ -16,7 +16,13 @@ export interface MemoryBusOptions {
 export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
   const ackWaitMs = options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS
   const maxAckPending = options.maxAckPending ?? DEFAULT_MAX_ACK_PENDING
-  const onError = options.onError ?? (() => {})
+  const onError = (err: unknown) => {
+    try {
+      options.onError?.(err)
+    } catch {
+      // A throwing reporter must not break delivery.
+    }
+  }
   const partitions = new Map<number, Partition>()
   const mailboxes = new Map<string, Set<Mailbox>>()
   let nextSeq = 1
@@ -39,7 +45,9 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
 
   const pump = (partition: Partition) => {
     partition.scheduled = false
-    while (!closed && partition.consumers.length > 0 && partition.inflight < maxAckPending) {
+    for (let budget = PUMP_BATCH; !closed && partition.consumers.length > 0 && partition.inflight < maxAckPending; budget--) {
+      // Yield to I/O between batches, as a network bus would.
+      if (budget === 0) return schedule(partition)
       const entry = takeNext(partition)
       if (!entry) return
       const consumer = partition.consumers[partition.nextConsumer++ % partition.consumers.length]!
@@ -198,6 +206,7 @@ export function createMemoryBus(options: MemoryBusOptions = {}): Bus {
 
 const DEFAULT_ACK_WAIT_MS = 10_000
 const DEFAULT_MAX_ACK_PENDING = 20_000
+const PUMP_BATCH = 1000
 
 interface Entry {
   readonly seq: number

@@ -51,7 +51,7 @@ export async function createNatsBus(options: NatsBusOptions): Promise<Bus> {
       stream: `${options.namespace.toUpperCase()}_INGEST`,
       ackWaitMs: options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS,
       maxAckPending: options.maxAckPending ?? DEFAULT_MAX_ACK_PENDING,
-      onError: options.onError ?? (() => {}),
+      onError: safely(options.onError),
     }
     await ensureStream(ctx)
   } catch (err) {
@@ -177,11 +177,12 @@ async function startPartitionConsumer(
   let info: ConsumerInfo | undefined = await ensureConsumer(ctx, partition)
   let stopped = false
   let current: ConsumerMessages | undefined
-  const unsettled = new Set<JsMsg>()
+  // Keyed by stream sequence so a redelivery replaces a delivery its handler dropped.
+  const unsettled = new Map<number, JsMsg>()
   const abort = new AbortController()
 
   const settle = (msg: JsMsg, action: (msg: JsMsg) => void) => {
-    unsettled.delete(msg)
+    if (unsettled.get(msg.info.streamSequence) === msg) unsettled.delete(msg.info.streamSequence)
     try {
       action(msg)
     } catch (err) {
@@ -190,7 +191,7 @@ async function startPartitionConsumer(
   }
 
   const deliver = (msg: JsMsg) => {
-    unsettled.add(msg)
+    unsettled.set(msg.info.streamSequence, msg)
     const delivery: IngestDelivery = {
       data: msg.data,
       partition,
@@ -258,7 +259,7 @@ async function startPartitionConsumer(
         abort.abort()
         if (current) closeQuietly(current)
         // Handing back what we hold lets the next owner start now instead of after ack-wait.
-        for (const msg of [...unsettled]) settle(msg, (m) => m.nak())
+        for (const msg of [...unsettled.values()]) settle(msg, (m) => m.nak())
         onStopped()
       }
       await loop
@@ -352,6 +353,17 @@ async function consumerInfo(ctx: Context, durable: string): Promise<ConsumerInfo
       return undefined
     }
     throw err
+  }
+}
+
+/** A reporter that cannot throw into the bus's own loops. */
+function safely(onError: ((err: unknown) => void) | undefined): (err: unknown) => void {
+  return (err) => {
+    try {
+      onError?.(err)
+    } catch {
+      // The reporter's own failure has nowhere better to go.
+    }
   }
 }
 
