@@ -20,7 +20,7 @@ export class RequestError extends Error {
 }
 
 export interface ClientOptions {
-  /** ms before an unanswered request rejects with code "client_timeout" (default 30 s). */
+  /** ms before an unanswered request rejects with code "timeout" (default 30 s); sends may be retried with the same clientMsgId. */
   requestTimeoutMs?: number
 }
 

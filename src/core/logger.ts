@@ -9,7 +9,7 @@ export interface LoggerOptions {
   name?: string
 }
 
-// Structured logs; message bodies are never logged (see docs/operations).
+// Structured logs; message bodies are never logged.
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? 'info'
   if (options.pretty) {

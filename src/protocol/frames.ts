@@ -12,6 +12,8 @@ export const LIMITS = {
   maxBodyBytes: 16 * 1024,
   maxClientMsgId: 64,
   maxSyncLimit: 500,
+  /** Deepest nesting of an object body (arrays and objects). */
+  maxBodyDepth: 16,
   defaultSyncLimit: 100,
 } as const
 
@@ -19,14 +21,33 @@ const id = z.string().min(1).max(128)
 const uuid = z.uuid()
 const seq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
 
-const body = z.union([z.string(), z.record(z.string(), z.unknown())])
+// Text Postgres can store: no NUL, no unpaired surrogate (it would fail the whole batch at the worker).
+const storableText = (s: string) => s.isWellFormed() && !s.includes('\u0000')
+const text = z.string().refine(storableText, 'text contains NUL or an unpaired surrogate')
+
+const body = z.union([text, z.record(z.string(), z.unknown())]).superRefine((value, ctx) => {
+  const problem = unstorable(value, 0)
+  if (problem) ctx.addIssue({code: 'custom', message: problem})
+})
+
+/** Why a JSON value cannot be stored as a message body, or undefined when it can. */
+export function unstorable(value: unknown, depth: number): string | undefined {
+  if (typeof value === 'string') return storableText(value) ? undefined : 'text contains NUL or an unpaired surrogate'
+  if (typeof value !== 'object' || value === null) return undefined
+  if (depth >= LIMITS.maxBodyDepth) return `body nests deeper than ${LIMITS.maxBodyDepth} levels`
+  for (const [key, child] of Object.entries(value)) {
+    const problem = (storableText(key) ? undefined : 'a key contains NUL or an unpaired surrogate') ?? unstorable(child, depth + 1)
+    if (problem) return problem
+  }
+  return undefined
+}
 
 export const requestSchemas = {
   ping: z.object({}),
   'conv.direct': z.object({with: uuid}),
   send: z.object({
     conversation: uuid,
-    clientMsgId: z.string().min(1).max(LIMITS.maxClientMsgId),
+    clientMsgId: text.min(1).max(LIMITS.maxClientMsgId),
     kind: z.string().regex(/^[a-z][a-z0-9_.-]{0,31}$/, 'kind is a lower-case word such as "text"'),
     body,
     replyTo: seq.min(1).optional(),

@@ -6,7 +6,7 @@ import {migrate} from '../../src/core/store/migrate.js'
 import {type Adapters, createAdapters} from '../../src/server/adapters.js'
 import {type NodeConfigInput, parseNodeConfig, type Role} from '../../src/server/config.js'
 import {type RunningNode, startNode} from '../../src/server/node.js'
-import {createTestDatabase, findServices, haveServices, testNamespace} from './services.js'
+import {createTestDatabase, deleteNatsStream, findServices, haveServices, testNamespace} from './services.js'
 
 // In-process clusters for integration tests, on either adapter set, always spoken to through real
 // HTTP and WebSocket clients.
@@ -36,6 +36,8 @@ export interface TestCluster {
   /** A new user (random phone) with a new device, logged in through the dev OTP endpoint. */
   login(phone?: string, device?: string, gateway?: number): Promise<TestUser>
   connect(pair: TokenPair, gateway?: number): Promise<Client>
+  /** The adapters a node runs on (embedded: one shared set). */
+  adaptersOf(node: RunningNode): Adapters
   /** Kills worker `i` abruptly (nothing acked or released) and starts a replacement with the same id. */
   crashAndRestartWorker(i: number, downMs?: number): Promise<void>
   stop(): Promise<void>
@@ -116,6 +118,7 @@ export async function startCluster(leg: Leg, options: ClusterOptions = {}): Prom
       await client.waitForEvent((e) => e.ev === 'hello')
       return client
     },
+    adaptersOf: (node) => byNode.get(node.config.nodeId)!,
     async crashAndRestartWorker(i, downMs = 0) {
       const old = workers[i]!
       await old.crash()
@@ -129,6 +132,7 @@ export async function startCluster(leg: Leg, options: ClusterOptions = {}): Prom
       for (const node of [...gateways, ...workers]) await node.stop().catch(() => {})
       for (const adapters of adapterSets) await adapters.close().catch(() => {})
       await database?.drop().catch(() => {})
+      if (services.nats) await deleteNatsStream(services.nats, namespace).catch(() => {})
     },
   }
 }

@@ -114,3 +114,16 @@ export async function createTestDatabase(adminUrl: string): Promise<{url: string
 export function testNamespace(): string {
   return `t${randomBytes(5).toString('hex')}`
 }
+
+/** Removes the ingest stream a test namespace created on the shared NATS server. */
+export async function deleteNatsStream(natsUrl: string, namespace: string): Promise<void> {
+  const {connect} = await import('@nats-io/transport-node')
+  const {jetstreamManager} = await import('@nats-io/jetstream')
+  const nc = await connect({servers: natsUrl})
+  try {
+    const jsm = await jetstreamManager(nc)
+    await jsm.streams.delete(`${namespace.toUpperCase()}_INGEST`).catch(() => false)
+  } finally {
+    await nc.close()
+  }
+}

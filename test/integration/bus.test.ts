@@ -127,14 +127,25 @@ describe.each(legs)('Bus contract: $name', (leg) => {
       await until(() => first.received.length === 5)
       first.received[0]!.ack()
       await first.consumer.stop()
-      const second = await consume(bus, p)
-      await until(() => second.received.length === 4, ACK_WAIT_MS * 4)
-      expect(second.received.map((d) => text(d.data))).toEqual(['h1', 'h2', 'h3', 'h4'])
-      expect(second.received.every((d) => d.redelivered)).toBe(true)
-      for (const delivery of second.received) delivery.ack()
+      const second: IngestDelivery[] = []
+      consumers.push(
+        await bus.consumeIngest(p, (delivery) => {
+          second.push(delivery)
+          delivery.ack()
+        }),
+      )
+      const expected = ['h1', 'h2', 'h3', 'h4']
+      const texts = () => second.map((d) => text(d.data))
+      await until(() => expected.every((m) => texts().includes(m)), ACK_WAIT_MS * 4)
+      // Memory hands them over at once and in order. NATS 2.9 may send one to the stopped consumer's
+      // stale pull request (it comes back after ack-wait) and deliver another twice: at-least-once.
+      if (leg.name === 'memory') expect(texts()).toEqual(expected)
+      expect(new Set(texts())).toEqual(new Set(expected))
+      for (const m of expected) expect(second.find((d) => text(d.data) === m)!.redelivered).toBe(true)
+      const handedOver = second.length
       await settle(ACK_WAIT_MS * 1.5)
       expect(first.received).toHaveLength(5)
-      expect(second.received).toHaveLength(4)
+      expect(second).toHaveLength(handedOver)
     })
 
     it('redelivers on nak, immediately or after the given delay', async () => {

@@ -8,7 +8,7 @@ import {loginWithDevOtp, MsgrClient, RequestError} from '../../src/client/client
 import type {MessageView} from '../../src/protocol/frames.js'
 import {randomPhone, sleep, waitFor} from '../helpers/cluster.js'
 import {type MsgrProcess, runMsgr, startMsgr} from '../helpers/processes.js'
-import {createTestDatabase, findServices, haveServices, testNamespace} from '../helpers/services.js'
+import {createTestDatabase, deleteNatsStream, findServices, haveServices, testNamespace} from '../helpers/services.js'
 
 // The real binary, as operators run it: `msgr serve all` on embedded defaults, and the split roles as
 // separate processes on Postgres, NATS and Redis, with a worker killed by SIGKILL mid-stream.
@@ -70,13 +70,14 @@ describe.runIf(services)('msgr serve gateway | worker | control-plane (real serv
   it('delivers through separate processes and loses nothing acknowledged when the worker is SIGKILLed', async () => {
     const urls = await findServices()
     const db = await createTestDatabase(urls.postgres!)
-    cleanups.push(db.drop)
+    const namespace = testNamespace()
+    cleanups.push(db.drop, () => deleteNatsStream(urls.nats!, namespace))
     const env = {
       MSGR_LOG_FORMAT: 'json',
       MSGR_DATABASE_URL: db.url,
       MSGR_NATS_URL: urls.nats!,
       MSGR_REDIS_URL: urls.redis!,
-      MSGR_NAMESPACE: testNamespace(),
+      MSGR_NAMESPACE: namespace,
       MSGR_PARTITIONS: '4',
       MSGR_JWT_SECRET: 'cli-test-secret-cli-test-secret-cli-test',
     }

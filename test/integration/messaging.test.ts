@@ -1,6 +1,8 @@
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {type MsgrClient, RequestError} from '../../src/client/client.js'
+import {decodeJson, encodeJson, type NodeBatch, type SendOutcome} from '../../src/core/envelope.js'
+import {partitionOf} from '../../src/core/ids.js'
 import type {MessageEvent, MessageView} from '../../src/protocol/frames.js'
 import {LEGS, legAvailable, startCluster, type TestCluster, waitFor} from '../helpers/cluster.js'
 
@@ -117,6 +119,7 @@ describe.each(LEGS)('messaging on %s adapters', (leg) => {
       const outsider = await cluster.connect(await cluster.login())
       await expectCode(outsider.request('send', {conversation, clientMsgId: 'x', kind: 'text', body: 'let me in'}), 'forbidden')
       await expectCode(outsider.request('sync', {conversation, after: 0}), 'forbidden')
+      await expectCode(outsider.request('sync', {conversation: '00000000-0000-4000-8000-000000000000', after: 0}), 'not_found')
       await expectCode(outsider.request('receipt', {conversation, type: 'read', seq: 1}), 'forbidden')
       await expectCode(outsider.request('send', {conversation: '00000000-0000-4000-8000-000000000000', clientMsgId: 'x', kind: 'text', body: 'x'}), 'not_found')
       await expectCode(outsider.request('conv.direct', {with: '00000000-0000-4000-8000-000000000000'}), 'not_found')
@@ -135,6 +138,12 @@ describe.each(LEGS)('messaging on %s adapters', (leg) => {
       expect(await a.request('receipt', {conversation, type: 'read', seq: 99})).toEqual({seq: 3})
       const inbox = await a.request('inbox', {})
       expect(inbox.conversations.find((c) => c.conversation === conversation)).toMatchObject({lastSeq: 3, readSeq: 3, deliveredSeq: 3, unread: 0})
+      // Own messages never count as unread: sending moves the sender's watermarks.
+      await a.request('send', {conversation, clientMsgId: 'mine', kind: 'text', body: 'my own'})
+      const afterSend = await b.request('inbox', {})
+      expect(afterSend.conversations.find((c) => c.conversation === conversation)).toMatchObject({lastSeq: 4, readSeq: 3, unread: 1})
+      const mine = await a.request('inbox', {})
+      expect(mine.conversations.find((c) => c.conversation === conversation)).toMatchObject({lastSeq: 4, readSeq: 4, unread: 0})
     })
 
     it('answers bad frames with coded errors and keeps the connection open', async () => {
@@ -155,6 +164,37 @@ describe.each(LEGS)('messaging on %s adapters', (leg) => {
       c.ws.send(Buffer.from([0x7b, 0xff, 0x7d]), {binary: false})
       await waitFor(() => errors().length === 5)
       expect(await c.request('ping')).toEqual({})
+    })
+
+    it('answers a message the database refuses without holding back the rest of its batch', async () => {
+      const {b, conversation, pairA} = await pair(cluster)
+      const {bus} = cluster.adaptersOf(cluster.gateways[0]!)
+      const outcomes: SendOutcome[] = []
+      const unsubscribe = bus.subscribeNode('probe', (data) => outcomes.push(...(decodeJson<NodeBatch>(data).acks ?? [])))
+      const partition = partitionOf(conversation, cluster.workers[0]!.config.partitions)
+      // Straight onto the stream, past the gateway's checks: NUL cannot be stored in Postgres text/jsonb.
+      const envelopes = ['ok-1', 'poison', 'ok-2', 'ok-3'].map((id) => ({
+        v: 1,
+        conv: conversation,
+        sender: pairA.userId,
+        senderDevice: pairA.deviceId,
+        clientMsgId: id,
+        kind: 'text',
+        body: id === 'poison' ? 'nul \u0000 here' : id,
+        gw: 'probe',
+        at: Date.now(),
+      }))
+      await Promise.all(envelopes.map((e) => bus.publishIngest(partition, encodeJson(e))))
+      await waitFor(() => outcomes.length === 4, 15_000)
+      unsubscribe()
+      const byId = new Map(outcomes.map((o) => [o.key.split('|')[2], o]))
+      expect(byId.get('poison')).toMatchObject({ok: false, error: {code: 'invalid_request'}})
+      for (const id of ['ok-1', 'ok-2', 'ok-3']) expect(byId.get(id)).toMatchObject({ok: true})
+      const history = await syncAll(b, conversation)
+      expect(history.map((m) => m.body).sort()).toEqual(['ok-1', 'ok-2', 'ok-3'])
+      expect(history.map((m) => m.seq)).toEqual([1, 2, 3])
+      // Through the gateway the same body is refused at the edge.
+      await expectCode(b.request('send', {conversation, clientMsgId: 'edge', kind: 'text', body: 'nul \u0000'}), 'invalid_request')
     })
 
     it('refuses upgrades without a valid token', async () => {

@@ -16,7 +16,7 @@ import {
   type JsMsg,
   type StreamInfo,
 } from '@nats-io/jetstream'
-import {connect, nanos, type NatsConnection} from '@nats-io/transport-node'
+import {connect, nanos, type NatsConnection, type Subscription} from '@nats-io/transport-node'
 
 import type {Bus, IngestConsumer, IngestDelivery} from '../../core/ports.js'
 
@@ -100,16 +100,23 @@ export async function createNatsBus(options: NatsBusOptions): Promise<Bus> {
     },
 
     subscribeNode(nodeId, onMessage) {
-      const sub = nc.subscribe(`${ctx.namespace}.node.${nodeId}`, {
-        callback: (err, msg) => {
-          if (err) return ctx.onError(err)
-          try {
-            onMessage(msg.data)
-          } catch (handlerErr) {
-            ctx.onError(handlerErr)
-          }
-        },
-      })
+      let sub: Subscription
+      try {
+        sub = nc.subscribe(`${ctx.namespace}.node.${nodeId}`, {
+          callback: (err, msg) => {
+            if (err) return ctx.onError(err)
+            try {
+              onMessage(msg.data)
+            } catch (handlerErr) {
+              ctx.onError(handlerErr)
+            }
+          },
+        })
+      } catch (err) {
+        // Only on a closed connection; like the memory bus, a closed bus delivers nothing.
+        ctx.onError(err)
+        return () => {}
+      }
       return () => {
         try {
           sub.unsubscribe()
@@ -258,7 +265,8 @@ async function startPartitionConsumer(
         stopped = true
         abort.abort()
         if (current) closeQuietly(current)
-        // Handing back what we hold lets the next owner start now instead of after ack-wait.
+        // Handing back what we hold lets the next owner start now instead of after ack-wait. (NATS 2.9 may
+        // still route one of them to our now-dead pull request, so it comes back only after ack-wait.)
         for (const msg of [...unsettled.values()]) settle(msg, (m) => m.nak())
         onStopped()
       }

@@ -23,8 +23,13 @@ export async function ensureDirectConversation(sql: Sql, me: string, other: stri
 }
 
 export async function assertMember(sql: Sql, conversation: string, user: string): Promise<void> {
-  const {rows} = await sql.query('SELECT 1 FROM members WHERE conversation_id = $1 AND user_id = $2', [conversation, user])
-  if (rows.length === 0) throw new MsgrError('forbidden', 'not a member of this conversation')
+  const {rows} = await sql.query<{member: boolean}>(
+    `SELECT EXISTS (SELECT 1 FROM members WHERE conversation_id = $1 AND user_id = $2) AS member
+       FROM conversations WHERE id = $1`,
+    [conversation, user],
+  )
+  if (rows.length === 0) throw new MsgrError('not_found', 'no such conversation')
+  if (!rows[0]!.member) throw new MsgrError('forbidden', 'not a member of this conversation')
 }
 
 export async function listMembers(sql: Sql, conversation: string): Promise<string[]> {
@@ -112,7 +117,10 @@ export async function applyReceipt(
     [conversation, user, type, seq],
   )
   const row = rows[0]
-  if (!row) throw new MsgrError('forbidden', 'not a member of this conversation')
+  if (!row) {
+    await assertMember(sql, conversation, user) // says which: not_found or forbidden
+    throw new MsgrError('forbidden', 'not a member of this conversation')
+  }
   return {seq: row.after, changed: row.after > row.before}
 }
 

@@ -58,7 +58,8 @@ export async function commitBatch(sql: Sql, plan: BatchPlan): Promise<void> {
   if (plan.inserts.length === 0) return
   const rows = plan.inserts
   await sql.transaction(async (tx) => {
-    // Compare-and-set first: a zombie owner that lost its lease fails here and writes nothing.
+    // Compare-and-set first: a batch planned on a stale last_seq (another owner wrote meanwhile) fails here
+    // and writes nothing; the worker reloads the conversation and plans again.
     const moved = await tx.query(
       `UPDATE conversations c SET last_seq = v.to_seq, last_ts = v.ts, changed_xid = pg_current_xact_id()
          FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::timestamptz[]) AS v(id, from_seq, to_seq, ts)
@@ -77,6 +78,16 @@ export async function commitBatch(sql: Sql, plan: BatchPlan): Promise<void> {
       const actual = new Map(check.rows.map((r) => [r.id, r.last_seq]))
       throw new FencingConflict(plan.advances.filter((a) => actual.get(a.conversation) !== a.to).map((a) => a.conversation))
     }
+    // Sending implies having read up to there: the sender's own messages never count as unread.
+    const own = new Map<string, {conv: string; user: string; seq: number}>()
+    for (const r of rows) own.set(`${r.conversation_id}|${r.sender_id}`, {conv: r.conversation_id, user: r.sender_id, seq: r.seq})
+    await tx.query(
+      `UPDATE members m SET read_seq = GREATEST(m.read_seq, v.seq), delivered_seq = GREATEST(m.delivered_seq, v.seq),
+              changed_xid = pg_current_xact_id()
+         FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS v(conv, usr, seq)
+        WHERE m.conversation_id = v.conv AND m.user_id = v.usr`,
+      [[...own.values()].map((o) => o.conv), [...own.values()].map((o) => o.user), [...own.values()].map((o) => o.seq)],
+    )
     await tx.query(
       `INSERT INTO messages (conversation_id, seq, id, sender_id, sender_device, client_msg_id, kind, body, reply_to, created_at)
        SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::text[], $8::jsonb[], $9::bigint[], $10::timestamptz[])`,

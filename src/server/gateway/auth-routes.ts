@@ -15,7 +15,7 @@ const verifyBody = z.object({
 })
 const refreshBody = z.object({refreshToken: z.string().min(1).max(256)})
 
-export function authRoutes(auth: AuthService, options: {dev: boolean}): Route[] {
+export function authRoutes(auth: AuthService, options: {devOtp: boolean}): Route[] {
   const routes: Route[] = [
     {
       method: 'POST',
@@ -43,7 +43,7 @@ export function authRoutes(auth: AuthService, options: {dev: boolean}): Route[] 
       },
     },
   ]
-  if (options.dev) {
+  if (options.devOtp) {
     routes.push({
       method: 'GET',
       path: '/v1/dev/otp',

@@ -1,5 +1,5 @@
 import {randomUUID} from 'node:crypto'
-import type {IncomingMessage} from 'node:http'
+import {type IncomingMessage, STATUS_CODES} from 'node:http'
 import type {Duplex} from 'node:stream'
 
 import {WebSocketServer, type WebSocket} from 'ws'
@@ -56,7 +56,7 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
   const byUser = new Map<string, Set<Connection>>()
   const all = new Set<Connection>()
   const pending = createPendingSends({bus: deps.bus, partitions: config.partitions, timeoutMs: config.sendTimeoutMs})
-  const ctx = {nodeId: config.nodeId, sql: deps.sql, pending, fanout: deps.fanout, clock: deps.clock}
+  const ctx = {nodeId: config.nodeId, sql: deps.sql, pending, fanout: deps.fanout, clock: deps.clock, metrics}
   let unsubscribe: (() => void) | undefined
   let heartbeat: NodeJS.Timeout | undefined
   let routeRefresh: NodeJS.Timeout | undefined
@@ -85,15 +85,30 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
   function accept(ws: WebSocket, identity: Identity): void {
     const conn = new Connection(ws, identity, randomUUID(), config.nodeId, config.maxBufferedBytes, () => metrics.slowConsumerCloses.inc())
     all.add(conn)
-    let users = byUser.get(identity.userId)
-    if (!users) byUser.set(identity.userId, (users = new Set()))
-    users.add(conn)
     metrics.connections.inc()
     metrics.connectsTotal.inc()
+    let closed = false
 
     // Frames wait until the route is registered, so a client's first sync never misses a message
-    // committed after it (the worker looks routes up only after its commit).
-    const ready = deps.registry.add(conn.route).catch((error) => logger.warn({err: error}, 'route registration failed'))
+    // committed after it (the worker looks routes up only after its commit). Local delivery starts in
+    // the same tick as `hello`, so `hello` is always the first frame.
+    const ready = deps.registry
+      .add(conn.route)
+      .catch((error) => logger.warn({err: error}, 'route registration failed; live delivery may lag until the next refresh'))
+      .then(() => {
+        if (closed) return
+        let users = byUser.get(identity.userId)
+        if (!users) byUser.set(identity.userId, (users = new Set()))
+        users.add(conn)
+        conn.event({
+          ev: 'hello',
+          user: identity.userId,
+          device: identity.deviceId,
+          node: config.nodeId,
+          heartbeatMs: config.heartbeatMs,
+          limits: {maxFrameBytes: LIMITS.maxFrameBytes, maxBodyBytes: LIMITS.maxBodyBytes},
+        })
+      })
     let chain: Promise<void> = ready
     ws.on('message', (data: Buffer, isBinary) => {
       chain = chain.then(() => onFrame(conn, data, isBinary))
@@ -103,6 +118,7 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
     })
     ws.on('error', (error) => logger.debug({err: error}, 'socket error'))
     ws.on('close', () => {
+      closed = true
       all.delete(conn)
       const set = byUser.get(identity.userId)
       set?.delete(conn)
@@ -110,16 +126,6 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
       metrics.connections.dec()
       void ready.then(() => deps.registry.remove(conn.route)).catch(() => {})
     })
-    void ready.then(() =>
-      conn.event({
-        ev: 'hello',
-        user: identity.userId,
-        device: identity.deviceId,
-        node: config.nodeId,
-        heartbeatMs: config.heartbeatMs,
-        limits: {maxFrameBytes: LIMITS.maxFrameBytes, maxBodyBytes: LIMITS.maxBodyBytes},
-      }),
-    )
   }
 
   async function onFrame(conn: Connection, data: Buffer, isBinary: boolean): Promise<void> {
@@ -150,7 +156,7 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
     metrics.upgradeRejects.inc({code})
     const body = JSON.stringify({error: {code, message}})
     socket.end(
-      `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Service Unavailable'}\r\n` +
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
         `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
     )
   }
@@ -183,8 +189,9 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
       deps.verifyAccessToken(token).then(
         (identity) => wss.handleUpgrade(req, socket, head, (ws) => accept(ws, identity)),
         (error) => {
-          const wire = toWireError(error)
-          rejectUpgrade(socket, 401, wire.code === 'internal' ? 'unauthenticated' : wire.code, wire.message)
+          if (error instanceof MsgrError) return rejectUpgrade(socket, error.status, error.code, error.message)
+          logger.error({err: error}, 'upgrade authentication failed')
+          rejectUpgrade(socket, 503, 'unavailable', 'cannot authenticate right now; retry')
         },
       )
     },
@@ -198,6 +205,7 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
       const deadline = deps.clock.now() + Math.min(config.sendTimeoutMs, config.shutdownGraceMs)
       while (pending.size() > 0 && deps.clock.now() < deadline) await new Promise((r) => setTimeout(r, 20))
       pending.failAll(new MsgrError('unavailable', 'node shutting down; retry with the same clientMsgId'))
+      await new Promise((r) => setImmediate(r)) // the replies to those sends go out before the sockets close
       for (const conn of all) conn.ws.close(CLOSE.serviceRestart, reason)
       await new Promise((r) => setTimeout(r, 50))
       for (const conn of all) conn.ws.terminate()

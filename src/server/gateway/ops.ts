@@ -4,6 +4,7 @@ import {applyReceipt, ensureDirectConversation, inbox, listMembers, syncMessages
 import {MsgrError} from '../../errors.js'
 import {LIMITS, type OpArgs, type Request} from '../../protocol/frames.js'
 import type {FanoutPublisher} from '../fanout-publisher.js'
+import type {Metrics} from '../metrics.js'
 import type {Identity} from './connection.js'
 import type {PendingSends} from './pending-sends.js'
 
@@ -12,6 +13,7 @@ import type {PendingSends} from './pending-sends.js'
 
 export interface OpContext {
   nodeId: string
+  metrics: Metrics
   sql: Sql
   pending: PendingSends
   fanout: FanoutPublisher
@@ -58,6 +60,7 @@ async function send(ctx: OpContext, who: Identity, args: OpArgs<'send'>): Promis
   if (args.replyTo !== undefined) envelope.replyTo = args.replyTo
   const outcome = await ctx.pending.submit(envelope)
   if (!outcome.ok) throw new MsgrError(outcome.error.code, outcome.error.message)
+  ctx.metrics.sendAckSeconds.observe((ctx.clock.now() - envelope.at) / 1000)
   return outcome.duplicate
     ? {seq: outcome.seq, messageId: outcome.messageId, ts: outcome.ts, duplicate: true}
     : {seq: outcome.seq, messageId: outcome.messageId, ts: outcome.ts}

@@ -1,10 +1,11 @@
-import {decodeJson, type IngestEnvelope, ingestEnvelopeSchema, type SendOutcome} from '../../core/envelope.js'
+import {decodeJson, type IngestEnvelope, ingestEnvelopeSchema, type SendOutcome, sendKey} from '../../core/envelope.js'
 import {newId, partitionOf} from '../../core/ids.js'
 import type {Logger} from '../../core/logger.js'
 import type {Bus, Clock, IngestConsumer, IngestDelivery, Sql} from '../../core/ports.js'
 import {type ConversationState, planBatch} from '../../core/sequencer.js'
 import {toMessageView} from '../../core/store/conversations.js'
 import {commitBatch, FencingConflict, findExisting, loadConversationStates} from '../../core/store/message-writer.js'
+import {MsgrError} from '../../errors.js'
 import type {NodeConfig} from '../config.js'
 import type {FanoutPublisher} from '../fanout-publisher.js'
 import type {Metrics} from '../metrics.js'
@@ -122,12 +123,29 @@ export function createWorker(config: NodeConfig, deps: WorkerDeps): Worker {
           continue
         }
         metrics.workerErrors.inc()
-        logger.error({err: error, size: kept.length}, 'batch failed; handing messages back for redelivery')
         for (const id of new Set(envelopes.map((e) => e.conv))) states.delete(id)
+        if (isDataError(error)) return isolatePoison(kept, envelopes, error)
+        logger.error({err: error, size: kept.length}, 'batch failed; handing messages back for redelivery')
         for (const delivery of kept) delivery.nak(1000)
         return
       }
     }
+  }
+
+  /** One envelope the database refuses must not hold back the batch it came in: bisect until it is alone. */
+  async function isolatePoison(kept: IngestDelivery[], envelopes: IngestEnvelope[], error: unknown): Promise<void> {
+    if (kept.length > 1) {
+      const half = Math.ceil(kept.length / 2)
+      await processBatch(kept.slice(0, half))
+      await processBatch(kept.slice(half))
+      return
+    }
+    const env = envelopes[0]!
+    logger.error({err: error, conversation: env.conv}, 'database refused a message; answering invalid_request and dropping it')
+    const key = sendKey(env.conv, env.sender, env.clientMsgId)
+    const refused = new MsgrError('invalid_request', 'the message cannot be stored').toWire()
+    await deps.fanout.publish([], [{key, ok: false, error: refused, node: env.gw}])
+    kept[0]!.ack()
   }
 
   function remember(id: string, state: ConversationState): void {
@@ -182,6 +200,12 @@ export function createWorker(config: NodeConfig, deps: WorkerDeps): Worker {
     ownedPartitions: () => [...consumers.keys()].sort((a, b) => a - b),
     stats: () => ({partitions: consumers.size, queued: queue.length, stored}),
   }
+}
+
+/** SQLSTATE class 22 (data exception): the input itself is at fault; retrying it cannot help. */
+function isDataError(error: unknown): boolean {
+  const code = (error as {code?: unknown} | null)?.code
+  return typeof code === 'string' && code.startsWith('22')
 }
 
 function decodeEnvelope(data: Uint8Array): IngestEnvelope | undefined {
