@@ -19,6 +19,8 @@ const BENCHMARKS = {
 } satisfies Record<string, () => Promise<{result: unknown; tables: Table[]}>>
 
 type BenchName = keyof typeof BENCHMARKS
+const ALL = Object.keys(BENCHMARKS) as BenchName[]
+type Meta = ReturnType<typeof meta>
 
 async function main(): Promise<void> {
   const names = selected(process.argv.slice(2))
@@ -26,31 +28,41 @@ async function main(): Promise<void> {
   const started = Date.now()
   if (!(globalThis as {gc?: unknown}).gc) process.stderr.write('note: run with --expose-gc (npm run bench does) for steadier CPU figures\n')
 
-  const results: Partial<Record<BenchName, unknown>> = {}
+  const file = join(root, 'bench', 'results', 'latest.json')
+  // A partial run (`npm run bench -- codec`) keeps the other benchmarks' last figures; each entry
+  // carries its own meta, so a carried-over entry shows when and on which commit it was measured.
+  const benchmarks: Record<string, {meta: Meta; result: unknown}> = names.length === ALL.length ? {} : previous(file)
   for (const name of names) {
     process.stderr.write(`\n== ${name} ==\n`)
+    const benchStarted = Date.now()
     const {result, tables} = await BENCHMARKS[name]()
-    results[name] = result
+    benchmarks[name] = {meta: meta(root, benchStarted), result}
     for (const table of tables) printTable(table)
   }
 
-  const output = {meta: meta(root, started), results}
-  const dir = join(root, 'bench', 'results')
-  mkdirSync(dir, {recursive: true})
-  const file = join(dir, 'latest.json')
+  mkdirSync(dirname(file), {recursive: true})
   // Write then rename: a crashed run never leaves half a file behind (*.tmp is git-ignored).
-  writeFileSync(`${file}.tmp`, JSON.stringify(output, null, 2) + '\n')
+  writeFileSync(`${file}.tmp`, JSON.stringify({updatedAt: new Date().toISOString(), benchmarks}, null, 2) + '\n')
   renameSync(`${file}.tmp`, file)
   process.stdout.write(`\nresults: ${file} (${((Date.now() - started) / 1000).toFixed(1)} s)\n`)
 }
 
 function selected(args: string[]): BenchName[] {
-  const all = Object.keys(BENCHMARKS) as BenchName[]
-  const names = args.filter((a) => !a.startsWith('-'))
-  if (names.length === 0) return all
-  const unknown = names.filter((n) => !(all as string[]).includes(n))
-  if (unknown.length > 0) throw new Error(`unknown benchmark ${unknown.join(', ')}: choose from ${all.join(', ')}`)
+  const names = [...new Set(args.filter((a) => !a.startsWith('-')))]
+  if (names.length === 0) return ALL
+  const unknown = names.filter((n) => !(ALL as string[]).includes(n))
+  if (unknown.length > 0) throw new Error(`unknown benchmark ${unknown.join(', ')}: choose from ${ALL.join(', ')}`)
   return names as BenchName[]
+}
+
+/** The entries of an earlier latest.json, or none if there is no readable one. */
+function previous(file: string): Record<string, {meta: Meta; result: unknown}> {
+  try {
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as {benchmarks?: Record<string, {meta: Meta; result: unknown}>}
+    return parsed.benchmarks ?? {}
+  } catch {
+    return {}
+  }
 }
 
 function meta(root: string, started: number) {
@@ -62,7 +74,7 @@ function meta(root: string, started: number) {
     }
   }
   return {
-    startedAt: new Date(started).toISOString(),
+    measuredAt: new Date(started).toISOString(),
     durationMs: Date.now() - started,
     commit: git(root),
     node: process.version,

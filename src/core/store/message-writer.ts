@@ -13,6 +13,14 @@ export class FencingConflict extends Error {
   }
 }
 
+/** Some messages of the batch were already stored (client retry, redelivery): look them up and plan again. */
+export class AlreadyStored extends Error {
+  constructor(readonly keys: Array<{conv: string; sender: string; clientMsgId: string}>) {
+    super(`${keys.length} message(s) of the batch were already stored`)
+    this.name = 'AlreadyStored'
+  }
+}
+
 export async function loadConversationStates(sql: Sql, ids: readonly string[]): Promise<Map<string, ConversationState>> {
   const states = new Map<string, ConversationState>()
   if (ids.length === 0) return states
@@ -43,11 +51,14 @@ export async function findExisting(
 ): Promise<Map<string, MessageRow>> {
   const found = new Map<string, MessageRow>()
   if (keys.length === 0) return found
+  // LATERAL keeps this a nested loop of unique-index probes, each pruned to one partition at run time;
+  // a plain join would hash-join against every partition, growing with the table.
   const {rows} = await sql.query<MessageRow>(
     `SELECT m.conversation_id, m.seq, m.id, m.sender_id, m.sender_device, m.client_msg_id, m.kind, m.body, m.reply_to, m.created_at
-       FROM messages m
-       JOIN unnest($1::uuid[], $2::uuid[], $3::text[]) AS k(c, s, cm)
-         ON m.conversation_id = k.c AND m.sender_id = k.s AND m.client_msg_id = k.cm`,
+       FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS k(c, s, cm)
+       CROSS JOIN LATERAL (
+         SELECT * FROM messages WHERE conversation_id = k.c AND sender_id = k.s AND client_msg_id = k.cm
+       ) AS m`,
     [keys.map((k) => k.conv), keys.map((k) => k.sender), keys.map((k) => k.clientMsgId)],
   )
   for (const row of rows) found.set(sendKey(row.conversation_id, row.sender_id, row.client_msg_id), row)
@@ -88,9 +99,13 @@ export async function commitBatch(sql: Sql, plan: BatchPlan): Promise<void> {
         WHERE m.conversation_id = v.conv AND m.user_id = v.usr`,
       [[...own.values()].map((o) => o.conv), [...own.values()].map((o) => o.user), [...own.values()].map((o) => o.seq)],
     )
-    await tx.query(
+    // Optimistic idempotency: no lookup up front. A key that is already stored is skipped here, and the
+    // whole transaction is rolled back and planned again knowing it (seqs must stay gapless).
+    const inserted = await tx.query<{conversation_id: string; sender_id: string; client_msg_id: string}>(
       `INSERT INTO messages (conversation_id, seq, id, sender_id, sender_device, client_msg_id, kind, body, reply_to, created_at)
-       SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::text[], $8::jsonb[], $9::bigint[], $10::timestamptz[])`,
+       SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::text[], $8::jsonb[], $9::bigint[], $10::timestamptz[])
+       ON CONFLICT (conversation_id, sender_id, client_msg_id) DO NOTHING
+       RETURNING conversation_id, sender_id, client_msg_id`,
       [
         rows.map((r) => r.conversation_id),
         rows.map((r) => r.seq),
@@ -104,5 +119,13 @@ export async function commitBatch(sql: Sql, plan: BatchPlan): Promise<void> {
         rows.map((r) => r.created_at),
       ],
     )
+    if (inserted.rows.length < rows.length) {
+      const done = new Set(inserted.rows.map((r) => sendKey(r.conversation_id, r.sender_id, r.client_msg_id)))
+      throw new AlreadyStored(
+        rows
+          .filter((r) => !done.has(sendKey(r.conversation_id, r.sender_id, r.client_msg_id)))
+          .map((r) => ({conv: r.conversation_id, sender: r.sender_id, clientMsgId: r.client_msg_id})),
+      )
+    }
   })
 }

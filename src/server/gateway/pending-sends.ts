@@ -45,7 +45,10 @@ export function createPendingSends(options: {bus: Bus; partitions: number; timeo
           options.timeoutMs,
         )
         entries.set(key, {waiters: [resolve], timer})
-        options.bus.publishIngest(partitionOf(envelope.conv, options.partitions), encodeJson(envelope)).catch(() => {
+        // Through a promise chain, so even a synchronous throw settles the entry instead of stranding it.
+        Promise.resolve()
+          .then(() => options.bus.publishIngest(partitionOf(envelope.conv, options.partitions), encodeJson(envelope)))
+          .catch(() => {
           settle(key, failure(key, new MsgrError('unavailable', 'message bus unavailable; retry with the same clientMsgId')))
         })
       })

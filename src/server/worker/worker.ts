@@ -2,9 +2,9 @@ import {decodeJson, type IngestEnvelope, ingestEnvelopeSchema, type SendOutcome,
 import {newId, partitionOf} from '../../core/ids.js'
 import type {Logger} from '../../core/logger.js'
 import type {Bus, Clock, IngestConsumer, IngestDelivery, Sql} from '../../core/ports.js'
-import {type ConversationState, planBatch} from '../../core/sequencer.js'
+import type {ConversationState} from '../../core/sequencer.js'
+import {storeBatch} from '../../core/store/batch-store.js'
 import {toMessageView} from '../../core/store/conversations.js'
-import {commitBatch, FencingConflict, findExisting, loadConversationStates} from '../../core/store/message-writer.js'
 import {MsgrError} from '../../errors.js'
 import type {NodeConfig} from '../config.js'
 import type {FanoutPublisher} from '../fanout-publisher.js'
@@ -34,13 +34,12 @@ export interface Worker {
 }
 
 const MAX_CACHED_CONVERSATIONS = 100_000
-const MAX_CONFLICT_RETRIES = 3
 
 export function createWorker(config: NodeConfig, deps: WorkerDeps): Worker {
   const {sql, bus, logger, metrics} = deps
   const consumers = new Map<number, IngestConsumer>()
   const queue: IngestDelivery[] = []
-  const states = new Map<string, ConversationState>()
+  const states = new BoundedMap<string, ConversationState>(MAX_CACHED_CONVERSATIONS)
   let flushing: Promise<void> | undefined
   let stopped = false
   let dead = false
@@ -81,54 +80,39 @@ export function createWorker(config: NodeConfig, deps: WorkerDeps): Worker {
     }
     if (envelopes.length === 0) return
 
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const missing = [...new Set(envelopes.map((e) => e.conv))].filter((c) => !states.has(c))
-        for (const [id, state] of await loadConversationStates(sql, missing)) remember(id, state)
-        const existing = await findExisting(sql, envelopes)
-        const plan = planBatch({
-          envelopes,
-          states,
-          existing,
-          now: new Date(deps.clock.now()),
-          newId,
-        })
-        await commitBatch(sql, plan)
-        if (dead) return
-        for (const advance of plan.advances) {
-          const state = states.get(advance.conversation)
-          if (state) states.set(advance.conversation, {...state, lastSeq: advance.to})
-        }
-        stored += plan.inserts.length
-        metrics.messagesStored.inc(plan.inserts.length)
-        metrics.duplicates.inc(plan.outcomes.filter((o) => o.ok && o.duplicate).length)
-        metrics.batchSize.observe(plan.inserts.length)
-        await deps.fanout.publish(
-          plan.messages.map((m) => ({
-            recipients: m.recipients,
-            skipDevice: m.row.sender_device,
-            event: {ev: 'message' as const, ...toMessageView(m.row)},
-          })),
-          plan.outcomes.map((outcome, i) => ({...outcome, node: envelopes[i]!.gw}) as SendOutcome & {node: string}),
-        )
-        for (const delivery of kept) delivery.ack()
-        metrics.batchSeconds.observe((performance.now() - started) / 1000)
-        return
-      } catch (error) {
-        if (dead) return
-        if (error instanceof FencingConflict && attempt < MAX_CONFLICT_RETRIES) {
+    try {
+      const plan = await storeBatch(sql, envelopes, {
+        states,
+        now: () => new Date(deps.clock.now()),
+        newId,
+        onFencingConflict(conversations) {
           metrics.fencingConflicts.inc()
-          logger.warn({conversations: error.conversations.length}, 'conversation advanced by another owner; reloading')
-          for (const id of error.conversations) states.delete(id)
-          continue
-        }
-        metrics.workerErrors.inc()
-        for (const id of new Set(envelopes.map((e) => e.conv))) states.delete(id)
-        if (isDataError(error)) return isolatePoison(kept, envelopes, error)
-        logger.error({err: error, size: kept.length}, 'batch failed; handing messages back for redelivery')
-        for (const delivery of kept) delivery.nak(1000)
-        return
-      }
+          logger.warn({conversations: conversations.length}, 'conversation advanced by another owner; reloading')
+        },
+        aborted: () => dead,
+      })
+      if (!plan || dead) return
+      stored += plan.inserts.length
+      metrics.messagesStored.inc(plan.inserts.length)
+      metrics.duplicates.inc(plan.outcomes.filter((o) => o.ok && o.duplicate).length)
+      metrics.batchSize.observe(plan.inserts.length)
+      await deps.fanout.publish(
+        plan.messages.map((m) => ({
+          recipients: m.recipients,
+          skipDevice: m.row.sender_device,
+          event: {ev: 'message' as const, ...toMessageView(m.row)},
+        })),
+        plan.outcomes.map((outcome, i) => ({...outcome, node: envelopes[i]!.gw}) as SendOutcome & {node: string}),
+      )
+      for (const delivery of kept) delivery.ack()
+      metrics.batchSeconds.observe((performance.now() - started) / 1000)
+    } catch (error) {
+      if (dead) return
+      metrics.workerErrors.inc()
+      for (const id of new Set(envelopes.map((e) => e.conv))) states.delete(id)
+      if (isDataError(error)) return isolatePoison(kept, envelopes, error)
+      logger.error({err: error, size: kept.length}, 'batch failed; handing messages back for redelivery')
+      for (const delivery of kept) delivery.nak(1000)
     }
   }
 
@@ -148,10 +132,6 @@ export function createWorker(config: NodeConfig, deps: WorkerDeps): Worker {
     kept[0]!.ack()
   }
 
-  function remember(id: string, state: ConversationState): void {
-    if (states.size >= MAX_CACHED_CONVERSATIONS) states.delete(states.keys().next().value!)
-    states.set(id, state)
-  }
 
   async function onAcquire(partition: number): Promise<void> {
     for (const id of states.keys()) if (partitionOf(id, config.partitions) === partition) states.delete(id)
@@ -206,6 +186,17 @@ export function createWorker(config: NodeConfig, deps: WorkerDeps): Worker {
 function isDataError(error: unknown): boolean {
   const code = (error as {code?: unknown} | null)?.code
   return typeof code === 'string' && code.startsWith('22')
+}
+
+/** A Map that forgets its oldest entry when a new key would take it past `limit`. */
+class BoundedMap<K, V> extends Map<K, V> {
+  constructor(private readonly limit: number) {
+    super()
+  }
+  override set(key: K, value: V): this {
+    if (!this.has(key) && this.size >= this.limit) this.delete(this.keys().next().value as K)
+    return super.set(key, value)
+  }
 }
 
 function decodeEnvelope(data: Uint8Array): IngestEnvelope | undefined {

@@ -207,18 +207,52 @@ describe('decodeRequest: bad arguments -> invalid_request with re', () => {
     expect(reOf(decoded)).toBe('bad-2')
   })
 
-  // BUG (src/protocol/frames.ts `body` schema / src/protocol/codec.ts): a send whose object body is nested
-  // thousands of levels deep (~10 KB, under both maxFrameBytes and maxBodyBytes) is accepted by the codec,
-  // but the server cannot re-serialise it: ops.ts `send` calls JSON.stringify(args.body) to measure it and
-  // V8 throws RangeError (Maximum call stack size exceeded). The client then gets `internal` (retryable: true,
-  // logged as an error) instead of a non-retryable `invalid_request` at the edge. Expected to fail until the
-  // codec bounds nesting depth.
-  it('a send body nested deeper than the server can re-encode -> invalid_request (KNOWN BUG: currently accepted)', () => {
+  // Regression: a send body nested thousands of levels deep (~10 KB, under both maxFrameBytes and maxBodyBytes)
+  // used to be accepted, after which ops.ts `send` hit a RangeError in JSON.stringify and the client got a
+  // retryable `internal`. frames.ts now bounds nesting (LIMITS.maxBodyDepth), so it is refused at the edge.
+  it('a send body nested deeper than the server can re-encode -> invalid_request', () => {
     const depth = 5000
     const frame = `{"id":"deep-1","op":"send","conversation":"${CONV}","clientMsgId":"c-1","kind":"text","body":{"a":${'['.repeat(depth)}${']'.repeat(depth)}}}`
     expect(Buffer.byteLength(frame)).toBeLessThan(LIMITS.maxBodyBytes)
     const decoded = decodeRequest(frame)
     expect(decoded).toMatchObject({ok: false, re: 'deep-1', error: {code: 'invalid_request'}})
+  })
+
+  it('body nesting: maxBodyDepth levels of objects/arrays pass, one more is refused', () => {
+    expect(LIMITS.maxBodyDepth).toBe(16)
+    const withLevels = (levels: number, leaf: (inner: unknown) => unknown) => {
+      // `levels` counts the body object itself.
+      let value: unknown = 'leaf'
+      for (let i = 1; i < levels; i++) value = leaf(value)
+      return {top: value}
+    }
+    for (const wrap of [(v: unknown) => ({k: v}), (v: unknown) => [v]]) {
+      const atLimit = withLevels(LIMITS.maxBodyDepth, wrap)
+      expect(request({id: 'n1', op: 'send', ...sendArgs, body: atLimit}).args).toMatchObject({body: atLimit})
+      const decoded = decodeRequest(JSON.stringify({id: 'n2', op: 'send', ...sendArgs, body: withLevels(LIMITS.maxBodyDepth + 1, wrap)}))
+      expect(decoded).toMatchObject({ok: false, re: 'n2', error: {code: 'invalid_request'}})
+    }
+  })
+
+  it('text Postgres cannot store (NUL, unpaired surrogates) is refused in body and clientMsgId', () => {
+    const bad: Array<Record<string, unknown>> = [
+      {body: 'a\u0000b'},
+      {body: 'lone \ud800 high'},
+      {body: 'lone \udc00 low'},
+      {body: {text: 'nul \u0000'}},
+      {body: {list: ['ok', 'bad \ud83d']}},
+      {body: {'key\u0000': 'v'}},
+      {body: {'\udfff': 'v'}},
+      {clientMsgId: 'c\u0000'},
+      {clientMsgId: '\ud800'},
+    ]
+    for (const override of bad) {
+      const decoded = decodeRequest(JSON.stringify({id: 'txt', op: 'send', ...sendArgs, ...override}))
+      expect(decoded, JSON.stringify(override)).toMatchObject({ok: false, re: 'txt', error: {code: 'invalid_request'}})
+    }
+    // Well-formed pairs and other control characters are fine.
+    const good = {...sendArgs, clientMsgId: 'c-\u{1F600}', body: {'emoji \u{1F600}': 'tab\there \u0001 \u{10FFFF}'}}
+    expect(request({id: 'txt-ok', op: 'send', ...good}).args).toEqual(good)
   })
 })
 

@@ -1,0 +1,57 @@
+import type {IngestEnvelope} from '../envelope.js'
+import type {Sql} from '../ports.js'
+import {type BatchPlan, type ConversationState, planBatch} from '../sequencer.js'
+import type {MessageRow} from './conversations.js'
+import {AlreadyStored, commitBatch, FencingConflict, findExisting, loadConversationStates} from './message-writer.js'
+
+// One worker batch end to end against the database: plan, commit, and re-plan on the two expected
+// conflicts (a key already stored; a conversation advanced by another owner). Other errors propagate.
+
+export interface ConversationCache {
+  get(id: string): ConversationState | undefined
+  has(id: string): boolean
+  set(id: string, state: ConversationState): void
+  delete(id: string): void
+}
+
+export interface StoreBatchOptions {
+  states: ConversationCache & ReadonlyMap<string, ConversationState>
+  now: () => Date
+  newId: () => string
+  maxRetries?: number
+  onFencingConflict?: (conversations: string[]) => void
+  /** Checked between attempts: a crashed worker stops before it writes again. */
+  aborted?: () => boolean
+}
+
+export async function storeBatch(sql: Sql, envelopes: readonly IngestEnvelope[], options: StoreBatchOptions): Promise<BatchPlan | undefined> {
+  const {states} = options
+  const existing = new Map<string, MessageRow>()
+  const maxRetries = options.maxRetries ?? 3
+  for (let attempt = 0; ; attempt++) {
+    if (options.aborted?.()) return undefined
+    const missing = [...new Set(envelopes.map((e) => e.conv))].filter((c) => !states.has(c))
+    for (const [id, state] of await loadConversationStates(sql, missing)) states.set(id, state)
+    const plan = planBatch({envelopes, states, existing, now: options.now(), newId: options.newId})
+    try {
+      await commitBatch(sql, plan)
+    } catch (error) {
+      if (attempt >= maxRetries) throw error
+      if (error instanceof AlreadyStored) {
+        for (const [key, row] of await findExisting(sql, error.keys)) existing.set(key, row)
+        continue
+      }
+      if (error instanceof FencingConflict) {
+        options.onFencingConflict?.(error.conversations)
+        for (const id of error.conversations) states.delete(id)
+        continue
+      }
+      throw error
+    }
+    for (const advance of plan.advances) {
+      const state = states.get(advance.conversation)
+      if (state) states.set(advance.conversation, {...state, lastSeq: advance.to})
+    }
+    return plan
+  }
+}
