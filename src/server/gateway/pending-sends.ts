@@ -45,10 +45,14 @@ export function createPendingSends(options: {bus: Bus; partitions: number; timeo
           options.timeoutMs,
         )
         entries.set(key, {waiters: [resolve], timer})
-        // Through a promise chain, so even a synchronous throw settles the entry instead of stranding it.
-        Promise.resolve()
-          .then(() => options.bus.publishIngest(partitionOf(envelope.conv, options.partitions), encodeJson(envelope)))
-          .catch(() => {
+        // Published synchronously (frames keep their order); a synchronous throw settles like a rejection.
+        let published: Promise<void>
+        try {
+          published = options.bus.publishIngest(partitionOf(envelope.conv, options.partitions), encodeJson(envelope))
+        } catch (error) {
+          published = Promise.reject(error)
+        }
+        published.catch(() => {
           settle(key, failure(key, new MsgrError('unavailable', 'message bus unavailable; retry with the same clientMsgId')))
         })
       })
