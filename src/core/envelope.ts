@@ -1,6 +1,7 @@
 import {z} from 'zod'
 
 import type {WireError} from '../errors.js'
+import {groupCommandSchema} from './group-rules.js'
 import type {ServerEvent} from '../protocol/frames.js'
 
 // Payloads that travel on the bus between processes. JSON today; the shapes are the contract.
@@ -15,6 +16,8 @@ export const ingestEnvelopeSchema = z.object({
   kind: z.string(),
   body: z.unknown(),
   replyTo: z.number().int().optional(),
+  /** A group command instead of a message: applied in seq order, recorded as a system message. */
+  cmd: groupCommandSchema.optional(),
   /** Gateway node that waits for the outcome. */
   gw: z.string(),
   /** Gateway receive time (ms since epoch), for end-to-end latency metrics. */
@@ -23,8 +26,16 @@ export const ingestEnvelopeSchema = z.object({
 export type IngestEnvelope = z.infer<typeof ingestEnvelopeSchema>
 
 export type SendOutcome =
-  | {key: string; ok: true; seq: number; messageId: string; ts: string; duplicate: boolean}
+  | {key: string; ok: true; seq: number; messageId: string; ts: string; duplicate: boolean; result?: Record<string, unknown>}
+  /** A group command that changed nothing in the stream (no system message). */
+  | {key: string; ok: true; seq: null; messageId: null; ts: null; duplicate: false; result?: Record<string, unknown>}
   | {key: string; ok: false; error: WireError}
+
+/** An ephemeral event for some users, outside any seq stream (e.g. a join request for the admins). */
+export interface Notice {
+  users: string[]
+  event: {ev: 'group.request'; conversation: string; user: string}
+}
 
 export interface Delivery {
   /** Users whose live connections on the receiving gateway get the event. */

@@ -3,6 +3,24 @@ import type {Route} from './ports.js'
 
 // Connection-locality fanout: one bus message per gateway, carrying every recipient it hosts.
 
+export type FanoutStrategy = 'direct' | 'batched' | 'staged'
+
+/** The seed's adaptive fanout by audience size: small groups go straight out, large ones in stages. */
+export function fanoutStrategy(recipients: number): FanoutStrategy {
+  if (recipients < FANOUT.batchedFrom) return 'direct'
+  if (recipients <= FANOUT.stagedAbove) return 'batched'
+  return 'staged'
+}
+
+export const FANOUT = {
+  batchedFrom: 10,
+  stagedAbove: 250,
+  /** Users per registry pipeline when a fanout is staged. */
+  lookupChunk: 1000,
+  /** Sockets a gateway writes before yielding to its event loop, for staged deliveries. */
+  socketSlice: 500,
+} as const
+
 export interface FanoutItem {
   recipients: readonly string[]
   skipDevice?: string

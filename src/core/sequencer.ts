@@ -1,17 +1,15 @@
 import {MsgrError} from '../errors.js'
-import type {IngestEnvelope, SendOutcome} from './envelope.js'
+import type {IngestEnvelope, Notice, SendOutcome} from './envelope.js'
 import {sendKey} from './envelope.js'
+import {applyGroupCommand, type ConversationState, type GroupEffect} from './group-rules.js'
 import type {MessageRow} from './store/conversations.js'
 
-// Pure planning of one worker batch: which envelopes become new messages with which seq, which are
-// idempotent repeats of stored ones, and which are refused. No I/O: the batch writer feeds it state.
+export type {ConversationState} from './group-rules.js'
 
-export interface ConversationState {
-  id: string
-  kind: 'direct' | 'group'
-  lastSeq: number
-  members: ReadonlySet<string>
-}
+// Pure planning of one worker batch: which envelopes become new messages with which seq, which are
+// idempotent repeats of stored ones, which group commands change what, and which are refused. No I/O:
+// the batch writer feeds it state. Envelopes of one conversation are applied strictly in order, so a
+// send right after a removal is judged against the membership the removal left.
 
 export interface PlannedMessage {
   row: MessageRow
@@ -21,6 +19,13 @@ export interface PlannedMessage {
   fresh: boolean
 }
 
+export interface PlannedEffect {
+  conversation: string
+  /** Seq of the system message the effect belongs to (null when it changed nothing in the stream). */
+  seq: number | null
+  effect: GroupEffect
+}
+
 export interface BatchPlan {
   /** One outcome per envelope, same order as the input. */
   outcomes: SendOutcome[]
@@ -28,6 +33,10 @@ export interface BatchPlan {
   /** Conversations whose last_seq moves: compare-and-set from `from` to `to`. */
   advances: Array<{conversation: string; from: number; to: number; ts: Date}>
   messages: PlannedMessage[]
+  effects: PlannedEffect[]
+  notices: Notice[]
+  /** State of every conversation the batch changed, valid once the batch is committed. */
+  states: Map<string, ConversationState>
 }
 
 export interface PlanInput {
@@ -43,62 +52,92 @@ export function planBatch(input: PlanInput): BatchPlan {
   const outcomes: SendOutcome[] = []
   const inserts: MessageRow[] = []
   const messages: PlannedMessage[] = []
-  const nextSeq = new Map<string, number>()
+  const effects: PlannedEffect[] = []
+  const notices: Notice[] = []
+  const working = new Map<string, ConversationState>()
+  const startSeq = new Map<string, number>()
   const seen = new Map<string, MessageRow>()
+  const current = (conv: string) => working.get(conv) ?? input.states.get(conv)
 
-  for (const env of input.envelopes) {
-    const key = sendKey(env.conv, env.sender, env.clientMsgId)
-    const state = input.states.get(env.conv)
-    if (!state) {
-      outcomes.push({key, ok: false, error: new MsgrError('not_found', 'no such conversation').toWire()})
-      continue
-    }
-    const prior = input.existing.get(key) ?? seen.get(key)
-    if (prior) {
-      outcomes.push(success(key, prior, true))
-      if (!seen.has(key)) {
-        seen.set(key, prior)
-        messages.push({row: prior, recipients: [...state.members], fresh: false})
-      }
-      continue
-    }
-    if (!state.members.has(env.sender)) {
-      outcomes.push({key, ok: false, error: new MsgrError('forbidden', 'not a member of this conversation').toWire()})
-      continue
-    }
-    const seq = (nextSeq.get(env.conv) ?? state.lastSeq) + 1
-    if (env.replyTo !== undefined && env.replyTo >= seq) {
-      outcomes.push({key, ok: false, error: new MsgrError('invalid_request', 'replyTo must be an earlier seq').toWire()})
-      continue
-    }
-    nextSeq.set(env.conv, seq)
+  const append = (env: IngestEnvelope, state: ConversationState, kind: string, body: unknown, recipients: readonly string[]): MessageRow => {
+    if (!startSeq.has(env.conv)) startSeq.set(env.conv, state.lastSeq)
     const row: MessageRow = {
       conversation_id: env.conv,
-      seq,
+      seq: state.lastSeq + 1,
       id: input.newId(),
       sender_id: env.sender,
       sender_device: env.senderDevice,
       client_msg_id: env.clientMsgId,
-      kind: env.kind,
-      body: env.body,
+      kind,
+      body,
       reply_to: env.replyTo ?? null,
       created_at: input.now,
     }
-    seen.set(key, row)
+    working.set(env.conv, {...state, lastSeq: row.seq})
+    seen.set(sendKey(env.conv, env.sender, env.clientMsgId), row)
     inserts.push(row)
-    messages.push({row, recipients: [...state.members], fresh: true})
+    messages.push({row, recipients, fresh: true})
+    return row
+  }
+
+  for (const env of input.envelopes) {
+    const key = sendKey(env.conv, env.sender, env.clientMsgId)
+    const prior = input.existing.get(key) ?? seen.get(key)
+    const state = current(env.conv)
+    if (prior) {
+      outcomes.push(success(key, prior, true))
+      if (!seen.has(key)) {
+        seen.set(key, prior)
+        messages.push({row: prior, recipients: state ? [...state.members.keys()] : [], fresh: false})
+      }
+      continue
+    }
+    if (env.cmd) {
+      const applied = applyGroupCommand(state, env.sender, env.cmd, env.conv)
+      if (!applied.ok) {
+        outcomes.push(refusal(key, applied.error))
+        continue
+      }
+      let next = applied.state
+      let row: MessageRow | undefined
+      if (applied.system) {
+        row = append(env, {...next, lastSeq: state?.lastSeq ?? 0}, 'system', applied.system, applied.recipients)
+        next = {...next, lastSeq: row.seq}
+      }
+      working.set(env.conv, next)
+      for (const effect of applied.effects) effects.push({conversation: env.conv, seq: row?.seq ?? null, effect})
+      notices.push(...(applied.notices ?? []))
+      outcomes.push(
+        row
+          ? {key, ok: true, seq: row.seq, messageId: row.id, ts: row.created_at.toISOString(), duplicate: false, result: applied.result}
+          : {key, ok: true, seq: null, messageId: null, ts: null, duplicate: false, result: applied.result},
+      )
+      continue
+    }
+    if (!state || state.group?.deleted) {
+      outcomes.push(refusal(key, new MsgrError('not_found', 'no such conversation')))
+      continue
+    }
+    if (!state.members.has(env.sender)) {
+      outcomes.push(refusal(key, new MsgrError('forbidden', 'not a member of this conversation')))
+      continue
+    }
+    if (env.replyTo !== undefined && env.replyTo > state.lastSeq) {
+      outcomes.push(refusal(key, new MsgrError('invalid_request', 'replyTo must be an earlier seq')))
+      continue
+    }
+    const row = append(env, state, env.kind, env.body, [...state.members.keys()])
     outcomes.push(success(key, row, false))
   }
 
-  const advances = [...nextSeq].map(([conversation, to]) => ({
-    conversation,
-    from: input.states.get(conversation)!.lastSeq,
-    to,
-    ts: input.now,
-  }))
-  return {outcomes, inserts, advances, messages}
+  const advances = [...startSeq].map(([conversation, from]) => ({conversation, from, to: working.get(conversation)!.lastSeq, ts: input.now}))
+  return {outcomes, inserts, advances, messages, effects, notices, states: working}
 }
 
 function success(key: string, row: MessageRow, duplicate: boolean): SendOutcome {
   return {key, ok: true, seq: row.seq, messageId: row.id, ts: row.created_at.toISOString(), duplicate}
+}
+
+function refusal(key: string, error: MsgrError): SendOutcome {
+  return {key, ok: false, error: error.toWire()}
 }

@@ -12,6 +12,12 @@ export const LIMITS = {
   maxBodyBytes: 16 * 1024,
   maxClientMsgId: 64,
   maxSyncLimit: 500,
+  /** Members of one group, owner included. */
+  maxGroupMembers: 5000,
+  /** Above this many members, receipts are not fanned out to the other members. */
+  receiptFanoutMembers: 256,
+  /** Members one group.add / group.remove may name. */
+  maxMembersPerChange: 1000,
   /** Deepest nesting of an object body (arrays and objects). */
   maxBodyDepth: 16,
   defaultSyncLimit: 100,
@@ -24,6 +30,11 @@ const seq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
 // Text Postgres can store: no NUL, no unpaired surrogate (it would fail the whole batch at the worker).
 const storableText = (s: string) => s.isWellFormed() && !s.includes('\u0000')
 const text = z.string().refine(storableText, 'text contains NUL or an unpaired surrogate')
+
+const groupName = text.min(1).max(100)
+const groupDescription = text.max(500)
+const groupPicture = text.max(512)
+const inviteCode = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'invite code: 8-64 URL-safe characters')
 
 const body = z.union([text, z.record(z.string(), z.unknown())]).superRefine((value, ctx) => {
   const problem = unstorable(value, 0)
@@ -59,6 +70,33 @@ export const requestSchemas = {
   }),
   inbox: z.object({after: z.string().max(64).optional()}),
   receipt: z.object({conversation: uuid, type: z.enum(['delivered', 'read']), seq: seq.min(1)}),
+  'conv.settings': z
+    .object({conversation: uuid, muted: z.boolean().optional(), archived: z.boolean().optional()})
+    .refine((a) => a.muted !== undefined || a.archived !== undefined, 'pass muted and/or archived'),
+  'group.create': z.object({
+    name: groupName,
+    members: z.array(uuid).max(LIMITS.maxGroupMembers - 1).default([]),
+    description: groupDescription.optional(),
+    picture: groupPicture.optional(),
+  }),
+  'group.info': z.object({conversation: uuid}),
+  'group.update': z
+    .object({conversation: uuid, name: groupName.optional(), description: groupDescription.optional(), picture: groupPicture.optional()})
+    .refine((a) => a.name !== undefined || a.description !== undefined || a.picture !== undefined, 'pass name, description and/or picture'),
+  'group.add': z.object({conversation: uuid, members: z.array(uuid).min(1).max(LIMITS.maxMembersPerChange)}),
+  'group.remove': z.object({conversation: uuid, members: z.array(uuid).min(1).max(LIMITS.maxMembersPerChange)}),
+  'group.leave': z.object({conversation: uuid}),
+  'group.delete': z.object({conversation: uuid}),
+  'group.promote': z.object({conversation: uuid, member: uuid}),
+  'group.demote': z.object({conversation: uuid, member: uuid}),
+  'group.ban': z.object({conversation: uuid, member: uuid}),
+  'group.unban': z.object({conversation: uuid, member: uuid}),
+  'group.invite.create': z.object({conversation: uuid, approval: z.boolean().default(false)}),
+  'group.invite.revoke': z.object({conversation: uuid, code: inviteCode}),
+  'group.join': z.object({code: inviteCode}),
+  'group.requests': z.object({conversation: uuid}),
+  'group.approve': z.object({conversation: uuid, member: uuid}),
+  'group.deny': z.object({conversation: uuid, member: uuid}),
 } as const
 
 export type OpName = keyof typeof requestSchemas
@@ -96,14 +134,46 @@ export interface SendResult {
   duplicate?: boolean
 }
 
+export type GroupRole = 'owner' | 'admin' | 'member'
+
+export interface GroupInfo {
+  conversation: string
+  kind: 'group'
+  name: string
+  description: string | null
+  picture: string | null
+  lastSeq: number
+  members: Array<{user: string; role: GroupRole; joinedSeq: number}>
+}
+
+/** Outcome of a group command that went through the conversation's seq stream. */
+export interface GroupCommandResult {
+  conversation: string
+  /** Seq of the system message that records the change; absent when nothing changed. */
+  seq?: number
+  /** Members actually added or removed (already-present / absent ones are skipped). */
+  members?: string[]
+  /** group.invite.create: the new code. */
+  code?: string
+  /** group.join via an approval link: a request was filed instead of joining. */
+  requested?: boolean
+}
+
 export interface InboxEntry {
   conversation: string
   kind: 'direct' | 'group'
+  name?: string | null
+  /** 'member', or why the caller no longer is one (it then ends at lastSeq). */
+  status: 'member' | 'removed' | 'left' | 'banned' | 'deleted'
+  muted: boolean
+  archived: boolean
   lastSeq: number
   lastTs: string | null
   readSeq: number
   deliveredSeq: number
   unread: number
+  memberCount: number
+  /** Direct conversations only (groups: group.info). */
   members?: string[]
 }
 
@@ -119,7 +189,15 @@ export type ResultOf<O extends OpName> = O extends 'ping'
           ? {conversations: InboxEntry[]; token: string}
           : O extends 'receipt'
             ? {seq: number}
-            : never
+            : O extends 'conv.settings'
+              ? {muted: boolean; archived: boolean}
+              : O extends 'group.info'
+                ? GroupInfo
+                : O extends 'group.requests'
+                  ? {requests: Array<{user: string; at: string}>}
+                  : O extends `group.${string}`
+                    ? GroupCommandResult
+                    : never
 
 export type MessageEvent = {ev: 'message'} & MessageView
 export interface ReceiptEvent {
@@ -149,6 +227,13 @@ export interface HelloEvent {
   limits: {maxFrameBytes: number; maxBodyBytes: number}
 }
 
-export type ServerEvent = MessageEvent | ReceiptEvent | ReconnectEvent | ErrorEvent | HelloEvent
+/** Someone asked to join through an approval link (sent to the group's admins and owner). */
+export interface GroupRequestEvent {
+  ev: 'group.request'
+  conversation: string
+  user: string
+}
+
+export type ServerEvent = MessageEvent | ReceiptEvent | ReconnectEvent | ErrorEvent | HelloEvent | GroupRequestEvent
 
 export type Reply = {re: string; ok: true; [key: string]: unknown} | {re: string; ok: false; error: WireError}

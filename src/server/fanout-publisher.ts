@@ -1,7 +1,7 @@
 import {type Delivery, encodeJson, type SendOutcome} from '../core/envelope.js'
-import {type FanoutItem, mergeNodeBatches, planFanout} from '../core/fanout.js'
+import {FANOUT, type FanoutItem, fanoutStrategy, mergeNodeBatches, planFanout} from '../core/fanout.js'
 import type {Logger} from '../core/logger.js'
-import type {Bus, ConnectionRegistry} from '../core/ports.js'
+import type {Bus, ConnectionRegistry, Route} from '../core/ports.js'
 import type {Metrics} from './metrics.js'
 
 // Looks up where recipients are connected and publishes one batch per gateway (acks ride along).
@@ -18,16 +18,29 @@ export function createFanoutPublisher(deps: {bus: Bus; registry: ConnectionRegis
       let deliveries = new Map<string, Delivery[]>()
       if (users.size > 0) {
         try {
-          deliveries = planFanout(items, await deps.registry.lookup([...users]))
+          deliveries = planFanout(items, await lookupRoutes(deps.registry, [...users]))
         } catch (error) {
           // Live delivery is best effort; every device catches up with sync. Acks must still go out.
           deps.logger.warn({err: error}, 'route lookup failed; skipping live fanout for this batch')
         }
       }
+      for (const item of items) deps.metrics.fanouts.inc({strategy: fanoutStrategy(item.recipients.length)})
       for (const [node, batch] of mergeNodeBatches(acks, deliveries)) {
         deps.bus.publishNode(node, encodeJson(batch))
         deps.metrics.busMessages.inc()
       }
     },
   }
+}
+
+/** Staged lookups for large audiences: chunks of users, one pipeline each, all in flight together. */
+async function lookupRoutes(registry: ConnectionRegistry, users: string[]): Promise<Map<string, Route[]>> {
+  if (fanoutStrategy(users.length) !== 'staged') return registry.lookup(users)
+  const chunks: string[][] = []
+  for (let i = 0; i < users.length; i += FANOUT.lookupChunk) chunks.push(users.slice(i, i + FANOUT.lookupChunk))
+  const merged = new Map<string, Route[]>()
+  for (const part of await Promise.all(chunks.map((chunk) => registry.lookup(chunk)))) {
+    for (const [node, routes] of part) merged.set(node, [...(merged.get(node) ?? []), ...routes])
+  }
+  return merged
 }

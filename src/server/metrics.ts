@@ -26,6 +26,7 @@ export function createMetrics(labels: {node: string}) {
     fencingConflicts: new Counter({name: 'msgr_worker_fencing_conflicts_total', help: 'Batches rolled back because another owner advanced a conversation', registers: r}),
     workerErrors: new Counter({name: 'msgr_worker_errors_total', help: 'Batch failures (retried)', registers: r}),
     partitionsOwned: new Gauge({name: 'msgr_worker_partitions_owned', help: 'Partitions leased by this worker', registers: r}),
+    fanouts: new Counter({name: 'msgr_fanouts_total', help: 'Events fanned out, by strategy (direct < 10 recipients, batched ≤ 250, staged above)', labelNames: ['strategy'], registers: r}),
     busMessages: new Counter({name: 'msgr_bus_node_messages_total', help: 'Node mailbox messages published', registers: r}),
   }
 }

@@ -48,10 +48,7 @@ export async function storeBatch(sql: Sql, envelopes: readonly IngestEnvelope[],
       }
       throw error
     }
-    for (const advance of plan.advances) {
-      const state = states.get(advance.conversation)
-      if (state) states.set(advance.conversation, {...state, lastSeq: advance.to})
-    }
+    for (const [id, state] of plan.states) states.set(id, state)
     return plan
   }
 }

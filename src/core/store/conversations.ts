@@ -63,29 +63,59 @@ export async function inbox(sql: Sql, user: string, token?: string): Promise<{co
   const since = token === undefined ? '0' : decodeInboxToken(token)
   return sql.transaction(async (tx) => {
     const {rows} = await tx.query<InboxRow>(
-      `SELECT c.id, c.kind, c.last_seq, c.last_ts, m.read_seq, m.delivered_seq,
-              (SELECT array_agg(o.user_id::text) FROM members o WHERE o.conversation_id = c.id) AS members,
-              pg_snapshot_xmin(pg_current_snapshot())::text AS xmin
+      `SELECT c.id, c.kind, c.title, c.last_seq, c.last_ts, m.read_seq, m.delivered_seq, m.muted, m.archived, 'member' AS status,
+              (SELECT count(*) FROM members o WHERE o.conversation_id = c.id)::int AS member_count,
+              CASE WHEN c.kind = 'direct' THEN (SELECT array_agg(o.user_id::text) FROM members o WHERE o.conversation_id = c.id) END AS members
          FROM members m JOIN conversations c ON c.id = m.conversation_id
         WHERE m.user_id = $1 AND (c.changed_xid >= $2::xid8 OR m.changed_xid >= $2::xid8)
-        ORDER BY c.last_ts DESC NULLS LAST, c.id`,
+       UNION ALL
+       SELECT c.id, c.kind, c.title, f.left_seq, NULL, f.left_seq, f.left_seq, false, false, f.reason, 0, NULL
+         FROM former_members f JOIN conversations c ON c.id = f.conversation_id
+        WHERE f.user_id = $1 AND f.changed_xid >= $2::xid8
+        ORDER BY 5 DESC NULLS LAST, 1`,
       [user, since],
     )
-    const xmin = rows[0]?.xmin ?? (await tx.query<{xmin: string}>('SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin')).rows[0]!.xmin
+    const xmin = (await tx.query<{xmin: string}>('SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin')).rows[0]!.xmin
     return {
       token: encodeInboxToken(xmin),
-      conversations: rows.map((r) => ({
-        conversation: r.id,
-        kind: r.kind,
-        lastSeq: r.last_seq,
-        lastTs: r.last_ts ? r.last_ts.toISOString() : null,
-        readSeq: r.read_seq,
-        deliveredSeq: r.delivered_seq,
-        unread: Math.max(0, r.last_seq - r.read_seq),
-        members: r.members ?? [],
-      })),
+      conversations: rows.map((r) => {
+        const entry: InboxEntry = {
+          conversation: r.id,
+          kind: r.kind,
+          status: r.status,
+          lastSeq: r.last_seq,
+          lastTs: r.last_ts ? r.last_ts.toISOString() : null,
+          readSeq: r.read_seq,
+          deliveredSeq: r.delivered_seq,
+          unread: Math.max(0, r.last_seq - r.read_seq),
+          muted: r.muted,
+          archived: r.archived,
+          memberCount: r.member_count,
+        }
+        if (r.kind === 'group') entry.name = r.title
+        if (r.members) entry.members = r.members
+        return entry
+      }),
     }
   })
+}
+
+export async function updateMemberSettings(
+  sql: Sql,
+  user: string,
+  conversation: string,
+  settings: {muted?: boolean; archived?: boolean},
+): Promise<{muted: boolean; archived: boolean}> {
+  const {rows} = await sql.query<{muted: boolean; archived: boolean}>(
+    `UPDATE members SET muted = COALESCE($3, muted), archived = COALESCE($4, archived), changed_xid = pg_current_xact_id()
+      WHERE conversation_id = $1 AND user_id = $2 RETURNING muted, archived`,
+    [conversation, user, settings.muted ?? null, settings.archived ?? null],
+  )
+  if (!rows[0]) {
+    await assertMember(sql, conversation, user)
+    throw new MsgrError('forbidden', 'not a member of this conversation')
+  }
+  return rows[0]
 }
 
 /** Moves a member's delivered or read watermark forward (never back, never past the last seq). */
@@ -156,12 +186,16 @@ export function toMessageView(row: MessageRow): MessageView {
 interface InboxRow {
   id: string
   kind: 'direct' | 'group'
+  title: string | null
   last_seq: number
   last_ts: Date | null
   read_seq: number
   delivered_seq: number
+  muted: boolean
+  archived: boolean
+  status: InboxEntry['status']
+  member_count: number
   members: string[] | null
-  xmin: string
 }
 
 function encodeInboxToken(xmin: string): string {

@@ -1,9 +1,12 @@
 import {sendKey} from '../envelope.js'
-import type {Sql} from '../ports.js'
-import type {BatchPlan, ConversationState} from '../sequencer.js'
+import type {GroupEffect} from '../group-rules.js'
+import type {Sql, SqlTx} from '../ports.js'
+import type {GroupRole} from '../../protocol/frames.js'
+import type {BatchPlan, ConversationState, PlannedEffect} from '../sequencer.js'
 import type {MessageRow} from './conversations.js'
 
-// The worker's SQL: one multi-row INSERT and one compare-and-set UPDATE per batch, in one transaction.
+// The worker's SQL: per batch, one transaction with the group commands' effects, one compare-and-set
+// UPDATE and one multi-row INSERT.
 
 /** Another owner advanced a conversation since we loaded it (lease lost or handed over): reload and retry. */
 export class FencingConflict extends Error {
@@ -25,22 +28,54 @@ export async function loadConversationStates(sql: Sql, ids: readonly string[]): 
   const states = new Map<string, ConversationState>()
   if (ids.length === 0) return states
   const [convs, members] = await Promise.all([
-    sql.query<{id: string; kind: 'direct' | 'group'; last_seq: number}>(
-      'SELECT id, kind, last_seq FROM conversations WHERE id = ANY($1::uuid[])',
+    sql.query<{id: string; kind: 'direct' | 'group'; last_seq: number; title: string | null; description: string | null; picture: string | null; deleted: boolean}>(
+      `SELECT id, kind, last_seq, title, description, picture, deleted_at IS NOT NULL AS deleted FROM conversations WHERE id = ANY($1::uuid[])`,
       [ids],
     ),
-    sql.query<{conversation_id: string; user_id: string}>(
-      'SELECT conversation_id, user_id FROM members WHERE conversation_id = ANY($1::uuid[])',
+    sql.query<{conversation_id: string; user_id: string; role: GroupRole}>(
+      // Oldest first: ownership passes to the longest-serving admin or member.
+      'SELECT conversation_id, user_id, role FROM members WHERE conversation_id = ANY($1::uuid[]) ORDER BY conversation_id, joined_seq, joined_at, user_id',
       [ids],
     ),
   ])
-  const byConv = new Map<string, Set<string>>()
-  for (const m of members.rows) {
-    let set = byConv.get(m.conversation_id)
-    if (!set) byConv.set(m.conversation_id, (set = new Set()))
-    set.add(m.user_id)
+  const byConv = groupRows(members.rows, (m) => m.conversation_id)
+  const groups = convs.rows.filter((c) => c.kind === 'group').map((c) => c.id)
+  const [bans, invites, requests] =
+    groups.length === 0
+      ? [[], [], []]
+      : await Promise.all([
+          sql.query<{conversation_id: string; user_id: string}>('SELECT conversation_id, user_id FROM group_bans WHERE conversation_id = ANY($1::uuid[])', [groups]).then((r) => r.rows),
+          sql
+            .query<{conversation_id: string; code: string; approval: boolean}>(
+              'SELECT conversation_id, code, approval FROM group_invites WHERE conversation_id = ANY($1::uuid[]) AND revoked_at IS NULL',
+              [groups],
+            )
+            .then((r) => r.rows),
+          sql.query<{conversation_id: string; user_id: string}>('SELECT conversation_id, user_id FROM join_requests WHERE conversation_id = ANY($1::uuid[])', [groups]).then((r) => r.rows),
+        ])
+  const bansBy = groupRows(bans, (b) => b.conversation_id)
+  const invitesBy = groupRows(invites, (i) => i.conversation_id)
+  const requestsBy = groupRows(requests, (r) => r.conversation_id)
+  for (const c of convs.rows) {
+    const state: ConversationState = {
+      id: c.id,
+      kind: c.kind,
+      lastSeq: c.last_seq,
+      members: new Map((byConv.get(c.id) ?? []).map((m) => [m.user_id, m.role])),
+    }
+    if (c.kind === 'group') {
+      state.group = {
+        name: c.title ?? '',
+        description: c.description,
+        picture: c.picture,
+        deleted: c.deleted,
+        bans: new Set((bansBy.get(c.id) ?? []).map((b) => b.user_id)),
+        invites: new Map((invitesBy.get(c.id) ?? []).map((i) => [i.code, {approval: i.approval}])),
+        requests: new Set((requestsBy.get(c.id) ?? []).map((r) => r.user_id)),
+      }
+    }
+    states.set(c.id, state)
   }
-  for (const c of convs.rows) states.set(c.id, {id: c.id, kind: c.kind, lastSeq: c.last_seq, members: byConv.get(c.id) ?? new Set()})
   return states
 }
 
@@ -66,9 +101,11 @@ export async function findExisting(
 }
 
 export async function commitBatch(sql: Sql, plan: BatchPlan): Promise<void> {
-  if (plan.inserts.length === 0) return
+  if (plan.inserts.length === 0 && plan.effects.length === 0) return
   const rows = plan.inserts
   await sql.transaction(async (tx) => {
+    await applyEffects(tx, plan.effects)
+    if (rows.length === 0) return
     // Compare-and-set first: a batch planned on a stale last_seq (another owner wrote meanwhile) fails here
     // and writes nothing; the worker reloads the conversation and plans again.
     const moved = await tx.query(
@@ -128,4 +165,100 @@ export async function commitBatch(sql: Sql, plan: BatchPlan): Promise<void> {
       )
     }
   })
+}
+
+/** Group command effects, in plan order; runs of member changes go in one statement each. */
+async function applyEffects(tx: SqlTx, effects: readonly PlannedEffect[]): Promise<void> {
+  for (let i = 0; i < effects.length; ) {
+    const {conversation: conv, seq, effect} = effects[i]!
+    if (effect.t === 'member.upsert' || effect.t === 'member.delete') {
+      let j = i
+      while (j < effects.length && effects[j]!.effect.t === effect.t && effects[j]!.conversation === conv) j++
+      const run = effects.slice(i, j)
+      if (effect.t === 'member.upsert') await upsertMembers(tx, conv, seq, run.map((e) => e.effect as Extract<GroupEffect, {t: 'member.upsert'}>))
+      else await deleteMembers(tx, conv, seq ?? 0, run.map((e) => e.effect as Extract<GroupEffect, {t: 'member.delete'}>))
+      i = j
+      continue
+    }
+    i++
+    switch (effect.t) {
+      case 'conversation.create':
+        await tx.query(
+          `INSERT INTO conversations (id, kind, title, description, picture, created_by) VALUES ($1, 'group', $2, $3, $4, $5)`,
+          [conv, effect.name, effect.description, effect.picture, effect.createdBy],
+        )
+        break
+      case 'conversation.update':
+        await tx.query(
+          `UPDATE conversations SET title = COALESCE($2, title), description = COALESCE($3, description), picture = COALESCE($4, picture),
+                  changed_xid = pg_current_xact_id() WHERE id = $1`,
+          [conv, effect.name ?? null, effect.description ?? null, effect.picture ?? null],
+        )
+        break
+      case 'conversation.delete':
+        await tx.query(`UPDATE conversations SET deleted_at = now(), changed_xid = pg_current_xact_id() WHERE id = $1`, [conv])
+        await tx.query(`UPDATE group_invites SET revoked_at = now() WHERE conversation_id = $1 AND revoked_at IS NULL`, [conv])
+        await tx.query(`DELETE FROM join_requests WHERE conversation_id = $1`, [conv])
+        break
+      case 'ban.add':
+        await tx.query(`INSERT INTO group_bans (conversation_id, user_id, banned_by) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [conv, effect.user, effect.by])
+        break
+      case 'ban.remove':
+        await tx.query(`DELETE FROM group_bans WHERE conversation_id = $1 AND user_id = $2`, [conv, effect.user])
+        break
+      case 'invite.add':
+        await tx.query(
+          `INSERT INTO group_invites (code, conversation_id, created_by, approval) VALUES ($1, $2, $3, $4) ON CONFLICT (code) DO NOTHING`,
+          [effect.code, conv, effect.by, effect.approval],
+        )
+        break
+      case 'invite.revoke':
+        await tx.query(`UPDATE group_invites SET revoked_at = now() WHERE code = $1 AND conversation_id = $2 AND revoked_at IS NULL`, [effect.code, conv])
+        break
+      case 'request.add':
+        await tx.query(`INSERT INTO join_requests (conversation_id, user_id, invite_code) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [conv, effect.user, effect.code])
+        break
+      case 'request.remove':
+        await tx.query(`DELETE FROM join_requests WHERE conversation_id = $1 AND user_id = $2`, [conv, effect.user])
+        break
+      default: {
+        const unreachable: never = effect
+        throw new Error(`unknown effect ${JSON.stringify(unreachable)}`)
+      }
+    }
+  }
+}
+
+/** New members start with their watermarks just before their join, so history is not "unread". */
+async function upsertMembers(tx: SqlTx, conv: string, seq: number | null, effects: Array<Extract<GroupEffect, {t: 'member.upsert'}>>): Promise<void> {
+  const users = effects.map((e) => e.user)
+  await tx.query(
+    `INSERT INTO members (conversation_id, user_id, role, joined_seq, delivered_seq, read_seq, added_by)
+     SELECT $1, u, r, $4::bigint, GREATEST($4::bigint - 1, 0), GREATEST($4::bigint - 1, 0), a FROM unnest($2::uuid[], $3::text[], $5::uuid[]) AS v(u, r, a)
+     ON CONFLICT (conversation_id, user_id) DO UPDATE SET role = EXCLUDED.role, changed_xid = pg_current_xact_id()`,
+    [conv, users, effects.map((e) => e.role), seq ?? 0, effects.map((e) => e.addedBy)],
+  )
+  await tx.query(`DELETE FROM former_members WHERE conversation_id = $1 AND user_id = ANY($2::uuid[])`, [conv, users])
+}
+
+async function deleteMembers(tx: SqlTx, conv: string, seq: number, effects: Array<Extract<GroupEffect, {t: 'member.delete'}>>): Promise<void> {
+  const users = effects.map((e) => e.user)
+  await tx.query(`DELETE FROM members WHERE conversation_id = $1 AND user_id = ANY($2::uuid[])`, [conv, users])
+  await tx.query(
+    `INSERT INTO former_members (conversation_id, user_id, left_seq, reason)
+     SELECT $1, u, $3, r FROM unnest($2::uuid[], $4::text[]) AS v(u, r)
+     ON CONFLICT (conversation_id, user_id) DO UPDATE SET left_seq = EXCLUDED.left_seq, reason = EXCLUDED.reason, at = now(),
+       changed_xid = pg_current_xact_id()`,
+    [conv, users, seq, effects.map((e) => e.reason)],
+  )
+}
+
+function groupRows<T>(rows: readonly T[], key: (row: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>()
+  for (const row of rows) {
+    let list = out.get(key(row))
+    if (!list) out.set(key(row), (list = []))
+    list.push(row)
+  }
+  return out
 }

@@ -141,4 +141,59 @@ CREATE TABLE cluster_settings (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'groups',
+    sql: `
+ALTER TABLE conversations
+  ADD COLUMN description text,
+  ADD COLUMN picture text,
+  ADD COLUMN deleted_at timestamptz;
+
+-- Personal, per-member settings (not part of the conversation's seq stream).
+ALTER TABLE members
+  ADD COLUMN muted boolean NOT NULL DEFAULT false,
+  ADD COLUMN archived boolean NOT NULL DEFAULT false,
+  ADD COLUMN added_by uuid;
+
+-- People who were members: removed, left, banned or the group was deleted. Their inbox still shows
+-- the conversation, ending at left_seq; they receive nothing after it.
+CREATE TABLE former_members (
+  conversation_id uuid NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+  user_id         uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  left_seq        bigint NOT NULL,
+  reason          text NOT NULL CHECK (reason IN ('removed', 'left', 'banned', 'deleted')),
+  at              timestamptz NOT NULL DEFAULT now(),
+  changed_xid     xid8 NOT NULL DEFAULT pg_current_xact_id(),
+  PRIMARY KEY (conversation_id, user_id)
+);
+CREATE INDEX former_members_user_idx ON former_members (user_id);
+
+CREATE TABLE group_bans (
+  conversation_id uuid NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+  user_id         uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  banned_by       uuid NOT NULL,
+  at              timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (conversation_id, user_id)
+);
+
+CREATE TABLE group_invites (
+  code            text PRIMARY KEY,
+  conversation_id uuid NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+  created_by      uuid NOT NULL,
+  approval        boolean NOT NULL DEFAULT false,
+  created_at      timestamptz NOT NULL DEFAULT now(),
+  revoked_at      timestamptz
+);
+CREATE INDEX group_invites_conversation_idx ON group_invites (conversation_id);
+
+CREATE TABLE join_requests (
+  conversation_id uuid NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+  user_id         uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  invite_code     text,
+  at              timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (conversation_id, user_id)
+);
+`,
+  },
 ]

@@ -4,7 +4,8 @@ import type {Duplex} from 'node:stream'
 
 import {WebSocketServer, type WebSocket} from 'ws'
 
-import {decodeJson, type NodeMessage} from '../../core/envelope.js'
+import {decodeJson, type Delivery, type NodeMessage} from '../../core/envelope.js'
+import {FANOUT} from '../../core/fanout.js'
 import type {Logger} from '../../core/logger.js'
 import type {Bus, Clock, ConnectionRegistry, Sql} from '../../core/ports.js'
 import {CLOSE, MsgrError, toWireError} from '../../errors.js'
@@ -61,6 +62,7 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
   let heartbeat: NodeJS.Timeout | undefined
   let routeRefresh: NodeJS.Timeout | undefined
   let isDraining = false
+  let dispatching: Promise<void> = Promise.resolve()
 
   function onNodeMessage(data: Uint8Array): void {
     let message: NodeMessage
@@ -71,12 +73,23 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
       return
     }
     for (const outcome of message.acks ?? []) pending.resolve(outcome)
-    for (const delivery of message.deliveries ?? []) {
+    if (message.deliveries?.length) {
+      const deliveries = message.deliveries
+      // One chain keeps deliveries in arrival order even while a staged one yields between slices.
+      dispatching = dispatching.then(() => dispatch(deliveries)).catch((error) => logger.error({err: error}, 'dispatch failed'))
+    }
+  }
+
+  async function dispatch(deliveries: Delivery[]): Promise<void> {
+    for (const delivery of deliveries) {
       const text = JSON.stringify(delivery.event) // once per delivery, whatever the number of sockets
+      let written = 0
       for (const user of delivery.users) {
         for (const conn of byUser.get(user) ?? []) {
           if (conn.identity.deviceId === delivery.skipDevice) continue
           if (conn.sendRaw(text)) metrics.deliveries.inc()
+          // Staged: a 5,000-member delivery must not hold the event loop from every other socket.
+          if (++written % FANOUT.socketSlice === 0) await new Promise((r) => setImmediate(r))
         }
       }
     }

@@ -1,8 +1,13 @@
+import {randomBytes, randomUUID} from 'node:crypto'
+
 import type {IngestEnvelope} from '../../core/envelope.js'
+import type {GroupCommand} from '../../core/group-rules.js'
+import {newId} from '../../core/ids.js'
 import type {Clock, Sql} from '../../core/ports.js'
-import {applyReceipt, ensureDirectConversation, inbox, listMembers, syncMessages} from '../../core/store/conversations.js'
+import {applyReceipt, ensureDirectConversation, inbox, listMembers, syncMessages, updateMemberSettings} from '../../core/store/conversations.js'
+import {assertUsersExist, groupInfo, listJoinRequests, resolveInvite} from '../../core/store/groups.js'
 import {MsgrError} from '../../errors.js'
-import {LIMITS, type OpArgs, type Request} from '../../protocol/frames.js'
+import {type GroupCommandResult, LIMITS, type OpArgs, type Request} from '../../protocol/frames.js'
 import type {FanoutPublisher} from '../fanout-publisher.js'
 import type {Metrics} from '../metrics.js'
 import type {Identity} from './connection.js'
@@ -36,6 +41,47 @@ export async function handleOp(ctx: OpContext, who: Identity, request: Request):
       return inbox(ctx.sql, who.userId, request.args.after)
     case 'receipt':
       return receipt(ctx, who, request.args)
+    case 'conv.settings':
+      return updateMemberSettings(ctx.sql, who.userId, request.args.conversation, request.args)
+    case 'group.info':
+      return groupInfo(ctx.sql, who.userId, request.args.conversation)
+    case 'group.requests':
+      return listJoinRequests(ctx.sql, who.userId, request.args.conversation)
+    case 'group.create': {
+      const {name, members, description, picture} = request.args
+      await assertUsersExist(ctx.sql, members)
+      return command(ctx, who, newId(), {type: 'create', name, members, description, picture})
+    }
+    case 'group.update': {
+      const {conversation, name, description, picture} = request.args
+      return command(ctx, who, conversation, {type: 'update', name, description, picture})
+    }
+    case 'group.add':
+      await assertUsersExist(ctx.sql, request.args.members)
+      return command(ctx, who, request.args.conversation, {type: 'add', members: request.args.members})
+    case 'group.remove':
+      return command(ctx, who, request.args.conversation, {type: 'remove', members: request.args.members})
+    case 'group.leave':
+      return command(ctx, who, request.args.conversation, {type: 'leave'})
+    case 'group.delete':
+      return command(ctx, who, request.args.conversation, {type: 'delete'})
+    case 'group.promote':
+    case 'group.demote':
+    case 'group.ban':
+    case 'group.unban':
+    case 'group.approve':
+    case 'group.deny': {
+      const type = request.op.slice('group.'.length) as 'promote' | 'demote' | 'ban' | 'unban' | 'approve' | 'deny'
+      return command(ctx, who, request.args.conversation, {type, member: request.args.member})
+    }
+    case 'group.invite.create':
+      return command(ctx, who, request.args.conversation, {type: 'invite.create', code: randomBytes(12).toString('base64url'), approval: request.args.approval})
+    case 'group.invite.revoke':
+      return command(ctx, who, request.args.conversation, {type: 'invite.revoke', code: request.args.code})
+    case 'group.join': {
+      const conversation = await resolveInvite(ctx.sql, request.args.code)
+      return command(ctx, who, conversation, {type: 'join', code: request.args.code})
+    }
     default: {
       const unreachable: never = request
       throw new MsgrError('unknown_op', `unknown op ${(unreachable as {op: string}).op}`)
@@ -60,10 +106,31 @@ async function send(ctx: OpContext, who: Identity, args: OpArgs<'send'>): Promis
   if (args.replyTo !== undefined) envelope.replyTo = args.replyTo
   const outcome = await ctx.pending.submit(envelope)
   if (!outcome.ok) throw new MsgrError(outcome.error.code, outcome.error.message)
+  if (outcome.seq === null) throw new MsgrError('internal', 'a message was stored without a seq')
   ctx.metrics.sendAckSeconds.observe((ctx.clock.now() - envelope.at) / 1000)
   return outcome.duplicate
     ? {seq: outcome.seq, messageId: outcome.messageId, ts: outcome.ts, duplicate: true}
     : {seq: outcome.seq, messageId: outcome.messageId, ts: outcome.ts}
+}
+
+/** Sends a group command through the conversation's stream and waits for the worker's verdict. */
+async function command(ctx: OpContext, who: Identity, conversation: string, cmd: GroupCommand): Promise<GroupCommandResult> {
+  const outcome = await ctx.pending.submit({
+    v: 1,
+    conv: conversation,
+    sender: who.userId,
+    senderDevice: who.deviceId,
+    clientMsgId: `cmd:${randomUUID()}`,
+    kind: 'system',
+    body: null,
+    cmd,
+    gw: ctx.nodeId,
+    at: ctx.clock.now(),
+  })
+  if (!outcome.ok) throw new MsgrError(outcome.error.code, outcome.error.message, outcome.error.details)
+  const result: GroupCommandResult = {conversation, ...(outcome.result as Omit<GroupCommandResult, 'conversation'>)}
+  if (outcome.seq !== null) result.seq = outcome.seq
+  return result
 }
 
 async function receipt(ctx: OpContext, who: Identity, args: OpArgs<'receipt'>): Promise<object> {
@@ -72,7 +139,9 @@ async function receipt(ctx: OpContext, who: Identity, args: OpArgs<'receipt'>): 
     const members = await listMembers(ctx.sql, args.conversation)
     await ctx.fanout.publish([
       {
-        recipients: members,
+        // Large groups: a receipt to thousands of members per read is the classic fanout storm; there
+        // only the reader's own devices hear of it (inbox and sync carry watermarks for the rest).
+        recipients: members.length > LIMITS.receiptFanoutMembers ? [who.userId] : members,
         skipDevice: who.deviceId,
         event: {ev: 'receipt', conversation: args.conversation, user: who.userId, device: who.deviceId, type: args.type, seq: result.seq},
       },

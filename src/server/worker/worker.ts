@@ -97,11 +97,14 @@ export function createWorker(config: NodeConfig, deps: WorkerDeps): Worker {
       metrics.duplicates.inc(plan.outcomes.filter((o) => o.ok && o.duplicate).length)
       metrics.batchSize.observe(plan.inserts.length)
       await deps.fanout.publish(
-        plan.messages.map((m) => ({
-          recipients: m.recipients,
-          skipDevice: m.row.sender_device,
-          event: {ev: 'message' as const, ...toMessageView(m.row)},
-        })),
+        [
+          ...plan.messages.map((m) => ({
+            recipients: m.recipients,
+            skipDevice: m.row.sender_device,
+            event: {ev: 'message' as const, ...toMessageView(m.row)},
+          })),
+          ...plan.notices.map((n) => ({recipients: n.users, event: n.event})),
+        ],
         plan.outcomes.map((outcome, i) => ({...outcome, node: envelopes[i]!.gw}) as SendOutcome & {node: string}),
       )
       for (const delivery of kept) delivery.ack()

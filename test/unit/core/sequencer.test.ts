@@ -217,9 +217,9 @@ describe('planBatch', () => {
   })
 
   it('recipients are a snapshot, not the live member set', () => {
-    const members = new Set([ALICE, BOB])
-    const plan = planBatch(input({envelopes: [env(A, ALICE, 'm')], states: [{id: A, kind: 'group', lastSeq: 0, members}]}))
-    members.add(CAROL)
+    const members = new Map<string, 'member'>([[ALICE, 'member'], [BOB, 'member']])
+    const plan = planBatch(input({envelopes: [env(A, ALICE, 'm')], states: [{id: A, kind: 'direct', lastSeq: 0, members}]}))
+    members.set(CAROL, 'member')
     expect([...plan.messages[0]!.recipients].sort()).toEqual([ALICE, BOB])
   })
 })
@@ -246,7 +246,7 @@ function ids(): () => string {
 }
 
 function state(id: string, lastSeq: number, members: string[]): ConversationState {
-  return {id, kind: 'group', lastSeq, members: new Set(members)}
+  return {id, kind: 'direct', lastSeq, members: new Map(members.map((m) => [m, 'member'] as const))}
 }
 
 function env(conv: string, sender: string, clientMsgId: string, extra: Partial<IngestEnvelope> = {}): IngestEnvelope {
