@@ -5,6 +5,7 @@ import {join} from 'node:path'
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {loginWithDevOtp, MsgrClient, RequestError} from '../../src/client/client.js'
+import {MIGRATIONS} from '../../src/core/store/migrations.js'
 import type {MessageView} from '../../src/protocol/frames.js'
 import {randomPhone, sleep, waitFor} from '../helpers/cluster.js'
 import {type MsgrProcess, runMsgr, startMsgr} from '../helpers/processes.js'
@@ -83,7 +84,7 @@ describe.runIf(services)('msgr serve gateway | worker | control-plane (real serv
     }
     const migrated = await runMsgr(['db', 'migrate', '--json'], env)
     expect(migrated.code).toBe(0)
-    expect(JSON.parse(migrated.stdout)).toMatchObject({current: 1})
+    expect(JSON.parse(migrated.stdout)).toMatchObject({current: MIGRATIONS.at(-1)!.version})
 
     const cp = await startMsgr(['serve', 'control-plane', '--port', '0', '--host', '127.0.0.1', '--node-id', 'cp0'], env)
     const gw = await startMsgr(['serve', 'gateway', '--port', '0', '--host', '127.0.0.1', '--node-id', 'gw0', '--dev'], env)

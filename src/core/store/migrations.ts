@@ -196,4 +196,83 @@ CREATE TABLE join_requests (
 );
 `,
   },
+  {
+    version: 3,
+    name: 'rich-messaging',
+    sql: `
+-- Edits, deletes and reactions are entries of the conversation's own seq stream (so offline devices get
+-- them through sync); these columns keep the target message's current state.
+ALTER TABLE messages
+  ADD COLUMN meta jsonb,
+  ADD COLUMN edited_at timestamptz,
+  ADD COLUMN deleted_at timestamptz,
+  ADD COLUMN version integer NOT NULL DEFAULT 1;
+
+CREATE TABLE message_versions (
+  conversation_id uuid NOT NULL,
+  seq             bigint NOT NULL,
+  version         integer NOT NULL,
+  body            jsonb NOT NULL,
+  edited_at       timestamptz NOT NULL,
+  PRIMARY KEY (conversation_id, seq, version)
+);
+
+CREATE TABLE message_reactions (
+  conversation_id uuid NOT NULL,
+  seq             bigint NOT NULL,
+  user_id         uuid NOT NULL,
+  emoji           text NOT NULL,
+  at              timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (conversation_id, seq, user_id, emoji)
+);
+
+-- "Delete for me": hidden from one user's sync on every device.
+CREATE TABLE hidden_messages (
+  user_id         uuid NOT NULL,
+  conversation_id uuid NOT NULL,
+  seq             bigint NOT NULL,
+  PRIMARY KEY (user_id, conversation_id, seq)
+);
+
+CREATE TABLE blocks (
+  blocker_id uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  blocked_id uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  at         timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (blocker_id, blocked_id)
+);
+CREATE INDEX blocks_blocked_idx ON blocks (blocked_id);
+
+-- Content-addressed media: id is the sha256 of the bytes.
+CREATE TABLE media (
+  id           text PRIMARY KEY,
+  content_type text NOT NULL,
+  size         bigint NOT NULL,
+  uploaded_by  uuid NOT NULL REFERENCES users (id),
+  created_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE media_uploads (
+  media_id   text NOT NULL REFERENCES media (id) ON DELETE CASCADE,
+  user_id    uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  at         timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (media_id, user_id)
+);
+-- Which conversations reference a media id: its members may download it.
+CREATE TABLE media_refs (
+  media_id        text NOT NULL REFERENCES media (id) ON DELETE CASCADE,
+  conversation_id uuid NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+  PRIMARY KEY (media_id, conversation_id)
+);
+
+-- Full-text search over message text (server-side search; encrypted conversations are not indexed).
+CREATE FUNCTION msgr_search_text(kind text, body jsonb) RETURNS text
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $f$
+    SELECT CASE
+      WHEN kind IN ('system', 'reaction', 'edit', 'delete', 'encrypted') THEN ''
+      WHEN jsonb_typeof(body) = 'string' THEN body #>> '{}'
+      ELSE concat_ws(' ', body ->> 'text', body ->> 'caption', body ->> 'name')
+    END
+  $f$;
+CREATE INDEX messages_search_idx ON messages USING gin (to_tsvector('simple', msgr_search_text(kind, body)));
+`,
+  },
 ]
