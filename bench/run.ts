@@ -6,16 +6,18 @@ import {fileURLToPath} from 'node:url'
 
 import {benchCodec} from './codec.js'
 import {benchFanout} from './fanout.js'
+import {benchGroups} from './group-delivery.js'
 import {benchStore} from './store-batch.js'
 import {printTable, type Table} from './table.js'
 
-// `npm run bench [-- store codec fanout]`: runs the benchmarks (all by default), prints a table per
+// `npm run bench [-- store codec fanout groups]`: runs the benchmarks (all by default), prints a table per
 // benchmark and writes every figure to bench/results/latest.json.
 
 const BENCHMARKS = {
   store: async () => benchStore(),
   codec: async () => benchCodec(),
   fanout: async () => benchFanout(),
+  groups: async () => benchGroups(),
 } satisfies Record<string, () => Promise<{result: unknown; tables: Table[]}>>
 
 type BenchName = keyof typeof BENCHMARKS

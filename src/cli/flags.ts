@@ -24,5 +24,6 @@ export const nodeFlags = {
   migrate: Flags.boolean({description: 'Apply database migrations before starting', env: 'MSGR_MIGRATE', default: false}),
   'sms-sink': Flags.string({description: 'Where OTP codes go: log, dev (log + /v1/dev/otp), webhook', env: 'MSGR_SMS_SINK', options: ['log', 'dev', 'webhook']}),
   'sms-webhook-url': Flags.string({description: 'SMS bridge URL for --sms-sink webhook (POST {phone, code})', env: 'MSGR_SMS_WEBHOOK_URL'}),
+  presence: Flags.string({description: 'Presence fan-out: contacts (direct-conversation peers) or off', env: 'MSGR_PRESENCE', options: ['contacts', 'off'], default: 'contacts'}),
   'send-timeout': Flags.integer({description: 'ms a send waits for its durable ack before answering "timeout"', env: 'MSGR_SEND_TIMEOUT_MS', default: DEFAULTS.sendTimeoutMs, min: 100}),
 }

@@ -25,6 +25,7 @@ export interface ServeFlags {
   'sms-sink'?: string
   'sms-webhook-url'?: string
   'send-timeout': number
+  presence: string
   'database-url'?: string
   'nats-url'?: string
   'redis-url'?: string
@@ -48,6 +49,7 @@ export async function serve(roles: Role[], flags: ServeFlags, options: {embedded
     partitions: flags.partitions,
     jwtSecret: jwtSecret(flags, dataDir, logger),
     sendTimeoutMs: flags['send-timeout'],
+    presence: flags.presence as 'contacts' | 'off',
     sms: {
       sink: (flags['sms-sink'] ?? (flags.dev ? 'dev' : 'log')) as 'log' | 'dev' | 'webhook',
       webhookUrl: flags['sms-webhook-url'],

@@ -2,6 +2,7 @@ import {z} from 'zod'
 
 import type {WireError} from '../errors.js'
 import {groupCommandSchema} from './group-rules.js'
+import {contentCommandSchema} from './message-rules.js'
 import type {ServerEvent} from '../protocol/frames.js'
 
 // Payloads that travel on the bus between processes. JSON today; the shapes are the contract.
@@ -17,7 +18,9 @@ export const ingestEnvelopeSchema = z.object({
   body: z.unknown(),
   replyTo: z.number().int().optional(),
   /** A group command instead of a message: applied in seq order, recorded as a system message. */
-  cmd: groupCommandSchema.optional(),
+  cmd: z.union([groupCommandSchema, contentCommandSchema]).optional(),
+  /** Server-set attribution, e.g. {forwardedFrom: {conversation, seq, sender}}. */
+  meta: z.record(z.string(), z.unknown()).optional(),
   /** Gateway node that waits for the outcome. */
   gw: z.string(),
   /** Gateway receive time (ms since epoch), for end-to-end latency metrics. */

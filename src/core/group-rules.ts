@@ -44,6 +44,8 @@ export interface ConversationState {
   /** Current members and their roles, oldest first (direct: both 'member'). */
   members: ReadonlyMap<string, GroupRole>
   group?: GroupDetails
+  /** Direct conversations: members the other one has blocked (they may not send). */
+  blocked?: ReadonlySet<string>
 }
 
 /** Database changes of one command, applied in order inside the batch transaction. */
@@ -232,6 +234,12 @@ function apply(state: GroupState, actor: string, cmd: Exclude<GroupCommand, {typ
     case 'approve': {
       requireAdmin()
       if (!group.requests.has(cmd.member)) throw new MsgrError('not_found', 'no pending request from this user')
+      if (members.has(cmd.member)) {
+        // Already in (added meanwhile): the stale request just goes.
+        const requests = new Set(group.requests)
+        requests.delete(cmd.member)
+        return {ok: true, state: next({requests}), effects: [{t: 'request.remove', user: cmd.member}], recipients: [], result: {}}
+      }
       if (group.bans.has(cmd.member)) throw new MsgrError('conflict', 'the user is banned; unban first')
       if (members.size + 1 > LIMITS.maxGroupMembers) throw new MsgrError('invalid_request', `a group has at most ${LIMITS.maxGroupMembers} members`)
       const requests = new Set(group.requests)
@@ -282,9 +290,16 @@ function join(state: GroupState, actor: string, code: string): CommandApplied {
   }
   if (state.members.size + 1 > LIMITS.maxGroupMembers) throw new MsgrError('invalid_request', `a group has at most ${LIMITS.maxGroupMembers} members`)
   const members = new Map(state.members).set(actor, 'member')
-  return changed({...state, members}, [{t: 'member.upsert', user: actor, role: 'member', addedBy: actor}], {action: 'member.joined', actor, via: 'link'}, before, {
-    members: [actor],
-  })
+  const effects: GroupEffect[] = [{t: 'member.upsert', user: actor, role: 'member', addedBy: actor}]
+  let group = state.group
+  if (group.requests.has(actor)) {
+    // An earlier request through an approval link is settled by joining through an open one.
+    const requests = new Set(group.requests)
+    requests.delete(actor)
+    group = {...group, requests}
+    effects.push({t: 'request.remove', user: actor})
+  }
+  return changed({...state, members, group}, effects, {action: 'member.joined', actor, via: 'link'}, before, {members: [actor]})
 }
 
 function changed(

@@ -73,6 +73,67 @@ export interface ConnectionRegistry {
   close(): Promise<void>
 }
 
+/** What a user chose to show (status, custom text) and when they were last connected. */
+export interface PresenceRecord {
+  status: 'online' | 'away' | 'busy' | 'offline'
+  custom?: string
+  /** ms since epoch of the last disconnect of the user's last device; null when never seen. */
+  lastSeen: number | null
+}
+
+export interface PresenceStore {
+  readonly kind: 'redis' | 'memory'
+  get(users: readonly string[]): Promise<Map<string, PresenceRecord>>
+  set(user: string, patch: Partial<PresenceRecord>): Promise<void>
+  close(): Promise<void>
+}
+
+/** A token bucket: `burst` tokens at most, refilled at `ratePerSec`. */
+export interface RateRule {
+  ratePerSec: number
+  burst: number
+}
+
+export interface RateDecision {
+  ok: boolean
+  /** 0 when ok; otherwise ms until `cost` tokens are back. */
+  retryAfterMs: number
+  /** Whole tokens left after this take. */
+  remaining: number
+}
+
+/** Token buckets by key, shared by every gateway on the same backend (Redis) or one process (memory). */
+export interface RateLimiter {
+  readonly kind: 'redis' | 'memory'
+  /** Takes `cost` (default 1) tokens from `key`'s bucket; takes nothing when there are not enough. */
+  take(key: string, rule: RateRule, cost?: number): Promise<RateDecision>
+  healthy(): boolean
+  close(): Promise<void>
+}
+
+/** At most `limit` distinct members per key, each counted for `windowMs` after it was last seen. */
+export interface DistinctRule {
+  limit: number
+  windowMs: number
+}
+
+export interface DistinctDecision {
+  ok: boolean
+  /** 0 when ok; otherwise ms until the oldest member leaves the window. */
+  retryAfterMs: number
+  /** Distinct members in the window after this call. */
+  count: number
+}
+
+/** Counts distinct members per key in a sliding window (e.g. conversations that got the same content). */
+export interface DistinctLimiter {
+  readonly kind: 'redis' | 'memory'
+  /** Adds (or refreshes) `member` unless `key` already holds `limit` other members in the window. */
+  admit(key: string, member: string, rule: DistinctRule): Promise<DistinctDecision>
+  healthy(): boolean
+  close(): Promise<void>
+}
+
 export interface Clock {
   now(): number
 }

@@ -2,6 +2,7 @@ import {MsgrError} from '../errors.js'
 import type {IngestEnvelope, Notice, SendOutcome} from './envelope.js'
 import {sendKey} from './envelope.js'
 import {applyGroupCommand, type ConversationState, type GroupEffect} from './group-rules.js'
+import {applyContentCommand, type ContentEffect, isContentCommand, type TargetInfo} from './message-rules.js'
 import type {MessageRow} from './store/conversations.js'
 
 export type {ConversationState} from './group-rules.js'
@@ -23,7 +24,7 @@ export interface PlannedEffect {
   conversation: string
   /** Seq of the system message the effect belongs to (null when it changed nothing in the stream). */
   seq: number | null
-  effect: GroupEffect
+  effect: GroupEffect | ContentEffect
 }
 
 export interface BatchPlan {
@@ -44,6 +45,8 @@ export interface PlanInput {
   states: ReadonlyMap<string, ConversationState | undefined>
   /** Already-stored messages keyed by sendKey(conversation, sender, clientMsgId). */
   existing: ReadonlyMap<string, MessageRow>
+  /** Earlier messages that reactions, edits and deletes in the batch refer to, keyed by targetKey(). */
+  targets?: ReadonlyMap<string, TargetInfo>
   now: Date
   newId: () => string
 }
@@ -58,6 +61,7 @@ export function planBatch(input: PlanInput): BatchPlan {
   const startSeq = new Map<string, number>()
   const seen = new Map<string, MessageRow>()
   const current = (conv: string) => working.get(conv) ?? input.states.get(conv)
+  const targets = new Map(input.targets ?? [])
 
   const append = (env: IngestEnvelope, state: ConversationState, kind: string, body: unknown, recipients: readonly string[]): MessageRow => {
     if (!startSeq.has(env.conv)) startSeq.set(env.conv, state.lastSeq)
@@ -72,7 +76,9 @@ export function planBatch(input: PlanInput): BatchPlan {
       body,
       reply_to: env.replyTo ?? null,
       created_at: input.now,
+      meta: env.meta ?? null,
     }
+    if (kind !== 'system') targets.set(targetKey(env.conv, row.seq), {sender: env.sender, kind, deleted: false, version: 1})
     working.set(env.conv, {...state, lastSeq: row.seq})
     seen.set(sendKey(env.conv, env.sender, env.clientMsgId), row)
     inserts.push(row)
@@ -90,6 +96,25 @@ export function planBatch(input: PlanInput): BatchPlan {
         seen.set(key, prior)
         messages.push({row: prior, recipients: state ? [...state.members.keys()] : [], fresh: false})
       }
+      continue
+    }
+    if (env.cmd && isContentCommand(env.cmd)) {
+      const cmd = env.cmd
+      const target = 'target' in cmd ? targets.get(targetKey(env.conv, cmd.target)) : undefined
+      const applied = applyContentCommand(state, env.sender, cmd, target)
+      if (!applied.ok) {
+        outcomes.push(refusal(key, applied.error))
+        continue
+      }
+      if (applied.state) working.set(env.conv, applied.state)
+      if ('target' in cmd && applied.target) targets.set(targetKey(env.conv, cmd.target), applied.target)
+      const row = applied.entry && state ? append(env, current(env.conv)!, applied.entry.kind, applied.entry.body, [...state.members.keys()]) : undefined
+      for (const effect of applied.effects) effects.push({conversation: env.conv, seq: row?.seq ?? null, effect})
+      outcomes.push(
+        row
+          ? {key, ok: true, seq: row.seq, messageId: row.id, ts: row.created_at.toISOString(), duplicate: false}
+          : {key, ok: true, seq: null, messageId: null, ts: null, duplicate: false},
+      )
       continue
     }
     if (env.cmd) {
@@ -122,6 +147,10 @@ export function planBatch(input: PlanInput): BatchPlan {
       outcomes.push(refusal(key, new MsgrError('forbidden', 'not a member of this conversation')))
       continue
     }
+    if (state.blocked?.has(env.sender)) {
+      outcomes.push(refusal(key, new MsgrError('forbidden', 'you cannot message this user')))
+      continue
+    }
     if (env.replyTo !== undefined && env.replyTo > state.lastSeq) {
       outcomes.push(refusal(key, new MsgrError('invalid_request', 'replyTo must be an earlier seq')))
       continue
@@ -132,6 +161,10 @@ export function planBatch(input: PlanInput): BatchPlan {
 
   const advances = [...startSeq].map(([conversation, from]) => ({conversation, from, to: working.get(conversation)!.lastSeq, ts: input.now}))
   return {outcomes, inserts, advances, messages, effects, notices, states: working}
+}
+
+export function targetKey(conversation: string, seq: number): string {
+  return `${conversation}|${seq}`
 }
 
 function success(key: string, row: MessageRow, duplicate: boolean): SendOutcome {

@@ -97,6 +97,20 @@ export const requestSchemas = {
   'group.requests': z.object({conversation: uuid}),
   'group.approve': z.object({conversation: uuid, member: uuid}),
   'group.deny': z.object({conversation: uuid, member: uuid}),
+  react: z.object({conversation: uuid, seq: seq.min(1), emoji: text.min(1).max(32), remove: z.boolean().default(false)}),
+  edit: z.object({conversation: uuid, seq: seq.min(1), body}),
+  delete: z.object({conversation: uuid, seq: seq.min(1), scope: z.enum(['everyone', 'me'])}),
+  forward: z.object({
+    conversation: uuid,
+    clientMsgId: text.min(1).max(LIMITS.maxClientMsgId),
+    from: z.object({conversation: uuid, seq: seq.min(1)}),
+  }),
+  typing: z.object({conversation: uuid, state: z.boolean()}),
+  'presence.set': z.object({status: z.enum(['online', 'away', 'busy', 'offline']), custom: text.max(140).optional()}),
+  'presence.get': z.object({users: z.array(uuid).min(1).max(200)}),
+  'user.block': z.object({user: uuid}),
+  'user.unblock': z.object({user: uuid}),
+  'user.blocks': z.object({}),
 } as const
 
 export type OpName = keyof typeof requestSchemas
@@ -124,6 +138,17 @@ export interface MessageView {
   body: unknown
   clientMsgId: string
   replyTo?: number
+  /** Set when the message was forwarded from another conversation. */
+  forwardedFrom?: {conversation: string; seq: number; sender: string}
+  /** Tombstone of a message deleted for everyone (body is null; the seq stays). */
+  deleted?: true
+  /** Deleted for the caller only (sync of that user; body is null). */
+  hidden?: true
+  edited?: true
+  editedAt?: string
+  version?: number
+  /** sync only: {emoji: count} */
+  reactions?: Record<string, number>
 }
 
 export interface SendResult {
@@ -197,7 +222,19 @@ export type ResultOf<O extends OpName> = O extends 'ping'
                   ? {requests: Array<{user: string; at: string}>}
                   : O extends `group.${string}`
                     ? GroupCommandResult
-                    : never
+                    : O extends 'react' | 'edit' | 'delete'
+                      ? {seq?: number}
+                      : O extends 'forward'
+                        ? SendResult
+                        : O extends 'presence.set'
+                          ? {status: PresenceStatus; custom?: string}
+                          : O extends 'presence.get'
+                            ? {presence: PresenceView[]}
+                            : O extends 'user.blocks'
+                              ? {users: string[]}
+                              : O extends 'typing' | 'user.block' | 'user.unblock'
+                                ? Record<string, never>
+                                : never
 
 export type MessageEvent = {ev: 'message'} & MessageView
 export interface ReceiptEvent {
@@ -227,6 +264,34 @@ export interface HelloEvent {
   limits: {maxFrameBytes: number; maxBodyBytes: number}
 }
 
+export type PresenceStatus = 'online' | 'away' | 'busy' | 'offline'
+
+export interface PresenceView {
+  user: string
+  status: PresenceStatus
+  custom?: string
+  /** ISO time the user was last connected (null: never seen, or online now). */
+  lastSeen: string | null
+}
+
+export interface TypingEvent {
+  ev: 'typing'
+  conversation: string
+  user: string
+  state: boolean
+  /** Receivers drop a `true` after this long unless it is refreshed. */
+  expiresInMs: number
+}
+
+export type PresenceEvent = {ev: 'presence'} & PresenceView
+
+/** Messages deleted "for me" on one device, told to the user's other devices. */
+export interface HiddenEvent {
+  ev: 'hidden'
+  conversation: string
+  seqs: number[]
+}
+
 /** Someone asked to join through an approval link (sent to the group's admins and owner). */
 export interface GroupRequestEvent {
   ev: 'group.request'
@@ -234,6 +299,15 @@ export interface GroupRequestEvent {
   user: string
 }
 
-export type ServerEvent = MessageEvent | ReceiptEvent | ReconnectEvent | ErrorEvent | HelloEvent | GroupRequestEvent
+export type ServerEvent =
+  | MessageEvent
+  | ReceiptEvent
+  | ReconnectEvent
+  | ErrorEvent
+  | HelloEvent
+  | GroupRequestEvent
+  | TypingEvent
+  | PresenceEvent
+  | HiddenEvent
 
 export type Reply = {re: string; ok: true; [key: string]: unknown} | {re: string; ok: false; error: WireError}

@@ -1,13 +1,15 @@
 import {join} from 'node:path'
 
 import {createMemoryBus} from '../adapters/memory/bus.js'
+import {createMemoryPresenceStore} from '../adapters/memory/presence-store.js'
 import {createMemoryRegistry} from '../adapters/memory/registry.js'
 import {createNatsBus} from '../adapters/nats/bus.js'
 import {createPgliteSql} from '../adapters/pglite/sql.js'
 import {createPostgresSql} from '../adapters/postgres/sql.js'
+import {createRedisPresenceStore} from '../adapters/redis/presence-store.js'
 import {createRedisRegistry} from '../adapters/redis/registry.js'
 import type {Logger} from '../core/logger.js'
-import type {Bus, ConnectionRegistry, Sql} from '../core/ports.js'
+import type {Bus, ConnectionRegistry, PresenceStore, Sql} from '../core/ports.js'
 
 // Picks one adapter per port: real services when a URL is given, embedded ones otherwise (only where
 // the caller allows embedded defaults, i.e. `msgr serve all`).
@@ -16,6 +18,7 @@ export interface Adapters {
   sql: Sql
   bus: Bus
   registry: ConnectionRegistry
+  presence: PresenceStore
   describe(): Record<string, string>
   close(): Promise<void>
 }
@@ -59,10 +62,15 @@ export async function createAdapters(options: AdapterOptions): Promise<Adapters>
       ? createRedisRegistry({url: options.redisUrl, namespace: options.namespace, ttlMs: options.routeTtlMs, onError: onError('redis')})
       : createMemoryRegistry({ttlMs: options.routeTtlMs})
     opened.push(registry)
+    const presence = options.redisUrl
+      ? createRedisPresenceStore({url: options.redisUrl, namespace: options.namespace, onError: onError('redis')})
+      : createMemoryPresenceStore()
+    opened.push(presence)
     return {
       sql,
       bus,
       registry,
+      presence,
       describe: () => ({
         database: options.databaseUrl ? redact(options.databaseUrl) : `pglite:${options.dataDir ? join(options.dataDir, 'pg') : 'memory'}`,
         bus: options.natsUrl ? redact(options.natsUrl) : 'memory',
@@ -71,6 +79,7 @@ export async function createAdapters(options: AdapterOptions): Promise<Adapters>
       async close() {
         // Registry and bus first: the database outlives the last writes that need it.
         await registry.close().catch(() => {})
+        await presence.close().catch(() => {})
         await bus.close().catch(() => {})
         await sql.close().catch(() => {})
       },

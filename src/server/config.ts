@@ -55,6 +55,8 @@ export const nodeConfigSchema = z.object({
     .object({sink: z.enum(['log', 'dev', 'webhook']), webhookUrl: z.url().optional()})
     .refine((s) => s.sink !== 'webhook' || s.webhookUrl, 'the webhook SMS sink needs --sms-webhook-url')
     .default({sink: 'log'}),
+  /** Presence fan-out to contacts, or off (the biggest CPU cost of large chat servers). */
+  presence: z.enum(['contacts', 'off']).default('contacts'),
   /** Tests only: every OTP is this code. */
   fixedOtp: z.string().regex(/^\d{6}$/).optional(),
 }).refine((c) => !c.roles.includes('gateway') || c.jwtSecret, {

@@ -13,6 +13,7 @@ import type {NodeConfig} from './config.js'
 import {createFanoutPublisher} from './fanout-publisher.js'
 import {authRoutes} from './gateway/auth-routes.js'
 import {createGateway, type Gateway} from './gateway/gateway.js'
+import {createPresenceService} from './gateway/presence.js'
 import {createRouter, HANDLED, HttpResult, type Route} from './http.js'
 import {createMetrics, type Metrics} from './metrics.js'
 import {createWorker, type Worker} from './worker/worker.js'
@@ -65,11 +66,13 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
       clock,
       logger,
     })
+    const presence = createPresenceService({sql, registry, store: adapters.presence, fanout, clock, logger, mode: config.presence})
     gateway = createGateway(config, {
       sql,
       bus,
       registry,
       fanout,
+      presence,
       async verifyAccessToken(token) {
         const claims = await auth.verifyAccessToken(token)
         const active = await auth.isSessionActive(claims.sessionId).catch(() => {

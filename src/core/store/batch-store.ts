@@ -2,7 +2,7 @@ import type {IngestEnvelope} from '../envelope.js'
 import type {Sql} from '../ports.js'
 import {type BatchPlan, type ConversationState, planBatch} from '../sequencer.js'
 import type {MessageRow} from './conversations.js'
-import {AlreadyStored, commitBatch, FencingConflict, findExisting, loadConversationStates} from './message-writer.js'
+import {AlreadyStored, commitBatch, FencingConflict, findExisting, loadConversationStates, loadTargets} from './message-writer.js'
 
 // One worker batch end to end against the database: plan, commit, and re-plan on the two expected
 // conflicts (a key already stored; a conversation advanced by another owner). Other errors propagate.
@@ -32,7 +32,9 @@ export async function storeBatch(sql: Sql, envelopes: readonly IngestEnvelope[],
     if (options.aborted?.()) return undefined
     const missing = [...new Set(envelopes.map((e) => e.conv))].filter((c) => !states.has(c))
     for (const [id, state] of await loadConversationStates(sql, missing)) states.set(id, state)
-    const plan = planBatch({envelopes, states, existing, now: options.now(), newId: options.newId})
+    const wanted = envelopes.flatMap((e) => (e.cmd && 'target' in e.cmd ? [{conv: e.conv, seq: e.cmd.target}] : []))
+    const targets = await loadTargets(sql, wanted)
+    const plan = planBatch({envelopes, states, existing, targets, now: options.now(), newId: options.newId})
     try {
       await commitBatch(sql, plan)
     } catch (error) {

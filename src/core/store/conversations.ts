@@ -45,13 +45,40 @@ export async function syncMessages(
   limit: number,
 ): Promise<{messages: MessageView[]; hasMore: boolean}> {
   await assertMember(sql, conversation, user)
-  const {rows} = await sql.query<MessageRow>(
-    `SELECT conversation_id, seq, id, sender_id, sender_device, client_msg_id, kind, body, reply_to, created_at
-       FROM messages WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
-    [conversation, after, limit + 1],
+  const {rows} = await sql.query<MessageRow & {hidden: boolean}>(
+    `SELECT m.conversation_id, m.seq, m.id, m.sender_id, m.sender_device, m.client_msg_id, m.kind, m.body, m.reply_to, m.created_at,
+            m.meta, m.edited_at, m.deleted_at, m.version, h.seq IS NOT NULL AS hidden
+       FROM messages m
+       LEFT JOIN hidden_messages h ON h.user_id = $4 AND h.conversation_id = m.conversation_id AND h.seq = m.seq
+      WHERE m.conversation_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3`,
+    [conversation, after, limit + 1, user],
   )
-  const hasMore = rows.length > limit
-  return {messages: rows.slice(0, limit).map(toMessageView), hasMore}
+  const page = rows.slice(0, limit)
+  const reactions = await reactionCounts(sql, conversation, page.filter((r) => !r.deleted_at && !r.hidden).map((r) => r.seq))
+  const messages = page.map((row) => {
+    const view = toMessageView(row)
+    if (row.hidden) {
+      // "Deleted for me": the seq stays (the order is gapless), the content goes.
+      view.body = null
+      view.hidden = true
+    }
+    const counts = reactions.get(row.seq)
+    if (counts && !view.hidden) view.reactions = counts
+    return view
+  })
+  return {messages, hasMore: rows.length > limit}
+}
+
+/** Aggregated reaction counts per message: {seq → {emoji → count}}. */
+async function reactionCounts(sql: Sql, conversation: string, seqs: number[]): Promise<Map<number, Record<string, number>>> {
+  const out = new Map<number, Record<string, number>>()
+  if (seqs.length === 0) return out
+  const {rows} = await sql.query<{seq: number; emoji: string; n: number}>(
+    `SELECT seq, emoji, count(*)::int AS n FROM message_reactions WHERE conversation_id = $1 AND seq = ANY($2::bigint[]) GROUP BY seq, emoji`,
+    [conversation, seqs],
+  )
+  for (const r of rows) out.set(r.seq, {...out.get(r.seq), [r.emoji]: r.n})
+  return out
 }
 
 /**
@@ -165,6 +192,10 @@ export interface MessageRow {
   body: unknown
   reply_to: number | null
   created_at: Date
+  meta?: Record<string, unknown> | null
+  edited_at?: Date | null
+  deleted_at?: Date | null
+  version?: number
 }
 
 export function toMessageView(row: MessageRow): MessageView {
@@ -180,6 +211,15 @@ export function toMessageView(row: MessageRow): MessageView {
     clientMsgId: row.client_msg_id,
   }
   if (row.reply_to !== null) view.replyTo = row.reply_to
+  if (row.meta?.forwardedFrom) view.forwardedFrom = row.meta.forwardedFrom as MessageView['forwardedFrom']
+  if (row.deleted_at) {
+    view.deleted = true
+    view.body = null
+  } else if (row.edited_at) {
+    view.edited = true
+    view.editedAt = row.edited_at.toISOString()
+    view.version = row.version ?? 1
+  }
   return view
 }
 

@@ -1,5 +1,6 @@
 import {sendKey} from '../envelope.js'
 import type {GroupEffect} from '../group-rules.js'
+import type {TargetInfo} from '../message-rules.js'
 import type {Sql, SqlTx} from '../ports.js'
 import type {GroupRole} from '../../protocol/frames.js'
 import type {BatchPlan, ConversationState, PlannedEffect} from '../sequencer.js'
@@ -53,6 +54,20 @@ export async function loadConversationStates(sql: Sql, ids: readonly string[]): 
             .then((r) => r.rows),
           sql.query<{conversation_id: string; user_id: string}>('SELECT conversation_id, user_id FROM join_requests WHERE conversation_id = ANY($1::uuid[])', [groups]).then((r) => r.rows),
         ])
+  const directs = convs.rows.filter((c) => c.kind === 'direct').map((c) => c.id)
+  const blocks =
+    directs.length === 0
+      ? []
+      : await sql
+          .query<{conversation_id: string; blocked_id: string}>(
+            `SELECT a.conversation_id, b.blocked_id FROM members a
+               JOIN members o ON o.conversation_id = a.conversation_id AND o.user_id <> a.user_id
+               JOIN blocks b ON b.blocker_id = a.user_id AND b.blocked_id = o.user_id
+              WHERE a.conversation_id = ANY($1::uuid[])`,
+            [directs],
+          )
+          .then((r) => r.rows)
+  const blocksBy = groupRows(blocks, (b) => b.conversation_id)
   const bansBy = groupRows(bans, (b) => b.conversation_id)
   const invitesBy = groupRows(invites, (i) => i.conversation_id)
   const requestsBy = groupRows(requests, (r) => r.conversation_id)
@@ -63,6 +78,8 @@ export async function loadConversationStates(sql: Sql, ids: readonly string[]): 
       lastSeq: c.last_seq,
       members: new Map((byConv.get(c.id) ?? []).map((m) => [m.user_id, m.role])),
     }
+    const blocked = blocksBy.get(c.id)
+    if (blocked) state.blocked = new Set(blocked.map((b) => b.blocked_id))
     if (c.kind === 'group') {
       state.group = {
         name: c.title ?? '',
@@ -77,6 +94,20 @@ export async function loadConversationStates(sql: Sql, ids: readonly string[]): 
     states.set(c.id, state)
   }
   return states
+}
+
+/** What reactions, edits and deletes need to know about the messages they target. */
+export async function loadTargets(sql: Sql, keys: ReadonlyArray<{conv: string; seq: number}>): Promise<Map<string, TargetInfo>> {
+  const out = new Map<string, TargetInfo>()
+  if (keys.length === 0) return out
+  const {rows} = await sql.query<{conversation_id: string; seq: number; sender_id: string; kind: string; deleted: boolean; version: number}>(
+    `SELECT m.conversation_id, m.seq, m.sender_id, m.kind, m.deleted_at IS NOT NULL AS deleted, m.version
+       FROM unnest($1::uuid[], $2::bigint[]) AS k(c, s)
+       CROSS JOIN LATERAL (SELECT * FROM messages WHERE conversation_id = k.c AND seq = k.s) AS m`,
+    [keys.map((k) => k.conv), keys.map((k) => k.seq)],
+  )
+  for (const r of rows) out.set(`${r.conversation_id}|${r.seq}`, {sender: r.sender_id, kind: r.kind, deleted: r.deleted, version: r.version})
+  return out
 }
 
 /** Stored messages for these (conversation, sender, clientMsgId) keys: the idempotency check. */
@@ -139,8 +170,8 @@ export async function commitBatch(sql: Sql, plan: BatchPlan): Promise<void> {
     // Optimistic idempotency: no lookup up front. A key that is already stored is skipped here, and the
     // whole transaction is rolled back and planned again knowing it (seqs must stay gapless).
     const inserted = await tx.query<{conversation_id: string; sender_id: string; client_msg_id: string}>(
-      `INSERT INTO messages (conversation_id, seq, id, sender_id, sender_device, client_msg_id, kind, body, reply_to, created_at)
-       SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::text[], $8::jsonb[], $9::bigint[], $10::timestamptz[])
+      `INSERT INTO messages (conversation_id, seq, id, sender_id, sender_device, client_msg_id, kind, body, reply_to, created_at, meta)
+       SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::text[], $8::jsonb[], $9::bigint[], $10::timestamptz[], $11::jsonb[])
        ON CONFLICT (conversation_id, sender_id, client_msg_id) DO NOTHING
        RETURNING conversation_id, sender_id, client_msg_id`,
       [
@@ -154,6 +185,7 @@ export async function commitBatch(sql: Sql, plan: BatchPlan): Promise<void> {
         rows.map((r) => JSON.stringify(r.body)),
         rows.map((r) => r.reply_to),
         rows.map((r) => r.created_at),
+        rows.map((r) => (r.meta ? JSON.stringify(r.meta) : null)),
       ],
     )
     if (inserted.rows.length < rows.length) {
@@ -220,6 +252,47 @@ async function applyEffects(tx: SqlTx, effects: readonly PlannedEffect[]): Promi
         break
       case 'request.remove':
         await tx.query(`DELETE FROM join_requests WHERE conversation_id = $1 AND user_id = $2`, [conv, effect.user])
+        break
+      case 'reaction.add':
+        await tx.query(
+          `INSERT INTO message_reactions (conversation_id, seq, user_id, emoji) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
+          [conv, effect.target, effect.user, effect.emoji],
+        )
+        break
+      case 'reaction.remove':
+        await tx.query(`DELETE FROM message_reactions WHERE conversation_id = $1 AND seq = $2 AND user_id = $3 AND emoji = $4`, [
+          conv,
+          effect.target,
+          effect.user,
+          effect.emoji,
+        ])
+        break
+      case 'message.edit':
+        // The history keeps every version's body; the row holds the current one.
+        await tx.query(
+          `INSERT INTO message_versions (conversation_id, seq, version, body, edited_at)
+           SELECT conversation_id, seq, version, body, coalesce(edited_at, created_at) FROM messages WHERE conversation_id = $1 AND seq = $2
+           ON CONFLICT DO NOTHING`,
+          [conv, effect.target],
+        )
+        await tx.query(`UPDATE messages SET body = $3::jsonb, edited_at = now(), version = $4 WHERE conversation_id = $1 AND seq = $2`, [
+          conv,
+          effect.target,
+          JSON.stringify(effect.body),
+          effect.version,
+        ])
+        break
+      case 'message.tombstone':
+        // Deleted for everyone: the seq stays, the content and its history go.
+        await tx.query(`UPDATE messages SET body = 'null'::jsonb, meta = NULL, deleted_at = now() WHERE conversation_id = $1 AND seq = $2`, [conv, effect.target])
+        await tx.query(`DELETE FROM message_versions WHERE conversation_id = $1 AND seq = $2`, [conv, effect.target])
+        await tx.query(`DELETE FROM message_reactions WHERE conversation_id = $1 AND seq = $2`, [conv, effect.target])
+        break
+      case 'block.add':
+        await tx.query(`INSERT INTO blocks (blocker_id, blocked_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [effect.blocker, effect.blocked])
+        break
+      case 'block.remove':
+        await tx.query(`DELETE FROM blocks WHERE blocker_id = $1 AND blocked_id = $2`, [effect.blocker, effect.blocked])
         break
       default: {
         const unreachable: never = effect

@@ -16,6 +16,7 @@ import type {FanoutPublisher} from '../fanout-publisher.js'
 import type {Metrics} from '../metrics.js'
 import {Connection, type Identity} from './connection.js'
 import {handleOp} from './ops.js'
+import type {PresenceService} from './presence.js'
 import {createPendingSends} from './pending-sends.js'
 
 // The WebSocket edge: authenticates upgrades, runs ops, hands bus deliveries to local sockets.
@@ -28,6 +29,7 @@ export interface GatewayDeps {
   registry: ConnectionRegistry
   fanout: FanoutPublisher
   verifyAccessToken(token: string): Promise<Identity>
+  presence: PresenceService
   logger: Logger
   metrics: Metrics
   clock: Clock
@@ -57,7 +59,7 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
   const byUser = new Map<string, Set<Connection>>()
   const all = new Set<Connection>()
   const pending = createPendingSends({bus: deps.bus, partitions: config.partitions, timeoutMs: config.sendTimeoutMs})
-  const ctx = {nodeId: config.nodeId, sql: deps.sql, pending, fanout: deps.fanout, clock: deps.clock, metrics}
+  const ctx = {nodeId: config.nodeId, sql: deps.sql, pending, fanout: deps.fanout, clock: deps.clock, metrics, presence: deps.presence}
   let unsubscribe: (() => void) | undefined
   let heartbeat: NodeJS.Timeout | undefined
   let routeRefresh: NodeJS.Timeout | undefined
@@ -110,6 +112,7 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
       .catch((error) => logger.warn({err: error}, 'route registration failed; live delivery may lag until the next refresh'))
       .then(() => {
         if (closed) return
+        deps.presence.connected(identity.userId)
         let users = byUser.get(identity.userId)
         if (!users) byUser.set(identity.userId, (users = new Set()))
         users.add(conn)
@@ -137,7 +140,11 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
       set?.delete(conn)
       if (set?.size === 0) byUser.delete(identity.userId)
       metrics.connections.dec()
-      void ready.then(() => deps.registry.remove(conn.route)).catch(() => {})
+      deps.presence.connectionClosed(conn.id)
+      void ready
+        .then(() => deps.registry.remove(conn.route))
+        .then(() => deps.presence.disconnected(identity.userId))
+        .catch(() => {})
     })
   }
 
@@ -154,7 +161,7 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
     const {request} = decoded
     metrics.frames.inc({op: request.op})
     // Ops run concurrently; replies carry `re`, so order between replies is not promised.
-    void handleOp(ctx, conn.identity, request).then(
+    void handleOp(ctx, conn.identity, request, conn.id).then(
       (result) => conn.reply(request.id, result),
       (error) => {
         if (!(error instanceof MsgrError)) logger.error({err: error, op: request.op}, 'op failed')
@@ -223,6 +230,7 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
       await new Promise((r) => setTimeout(r, 50))
       for (const conn of all) conn.ws.terminate()
       unsubscribe?.()
+      deps.presence.stop()
       await new Promise<void>((resolve) => wss.close(() => resolve()))
     },
 

@@ -2,7 +2,9 @@ import {randomBytes, randomUUID} from 'node:crypto'
 
 import type {IngestEnvelope} from '../../core/envelope.js'
 import type {GroupCommand} from '../../core/group-rules.js'
-import {newId} from '../../core/ids.js'
+import {directConversationId, newId} from '../../core/ids.js'
+import type {ContentCommand} from '../../core/message-rules.js'
+import {hideMessages, isBlocked, listBlocks, readForForward} from '../../core/store/messages.js'
 import type {Clock, Sql} from '../../core/ports.js'
 import {applyReceipt, ensureDirectConversation, inbox, listMembers, syncMessages, updateMemberSettings} from '../../core/store/conversations.js'
 import {assertUsersExist, groupInfo, listJoinRequests, resolveInvite} from '../../core/store/groups.js'
@@ -12,12 +14,14 @@ import type {FanoutPublisher} from '../fanout-publisher.js'
 import type {Metrics} from '../metrics.js'
 import type {Identity} from './connection.js'
 import type {PendingSends} from './pending-sends.js'
+import type {PresenceService} from './presence.js'
 
 // What each op does. One exhaustive switch: adding an op to the protocol module without handling it
 // here fails to compile.
 
 export interface OpContext {
   nodeId: string
+  presence: PresenceService
   metrics: Metrics
   sql: Sql
   pending: PendingSends
@@ -25,11 +29,12 @@ export interface OpContext {
   clock: Clock
 }
 
-export async function handleOp(ctx: OpContext, who: Identity, request: Request): Promise<object> {
+export async function handleOp(ctx: OpContext, who: Identity, request: Request, connId = ''): Promise<object> {
   switch (request.op) {
     case 'ping':
       return {}
     case 'conv.direct': {
+      if (await isBlocked(ctx.sql, request.args.with, who.userId)) throw new MsgrError('forbidden', 'you cannot message this user')
       const {id, members} = await ensureDirectConversation(ctx.sql, who.userId, request.args.with)
       return {conversation: id, kind: 'direct', members}
     }
@@ -82,6 +87,31 @@ export async function handleOp(ctx: OpContext, who: Identity, request: Request):
       const conversation = await resolveInvite(ctx.sql, request.args.code)
       return command(ctx, who, conversation, {type: 'join', code: request.args.code})
     }
+    case 'react':
+      return entry(ctx, who, request.args.conversation, {type: 'message.react', target: request.args.seq, emoji: request.args.emoji, remove: request.args.remove})
+    case 'edit':
+      return entry(ctx, who, request.args.conversation, {type: 'message.edit', target: request.args.seq, body: request.args.body})
+    case 'delete':
+      if (request.args.scope === 'me') return hide(ctx, who, request.args.conversation, request.args.seq)
+      return entry(ctx, who, request.args.conversation, {type: 'message.delete', target: request.args.seq})
+    case 'forward':
+      return forward(ctx, who, request.args)
+    case 'typing':
+      await ctx.presence.typing(who, connId, request.args.conversation, request.args.state)
+      return {}
+    case 'presence.set':
+      return ctx.presence.set(who.userId, request.args.status, request.args.custom)
+    case 'presence.get':
+      return {presence: await ctx.presence.get(who.userId, request.args.users)}
+    case 'user.block':
+    case 'user.unblock': {
+      const other = request.args.user
+      await assertUsersExist(ctx.sql, [other])
+      await command(ctx, who, directConversationId(who.userId, other), {type: request.op === 'user.block' ? 'block' : 'unblock', user: other})
+      return {}
+    }
+    case 'user.blocks':
+      return listBlocks(ctx.sql, who.userId)
     default: {
       const unreachable: never = request
       throw new MsgrError('unknown_op', `unknown op ${(unreachable as {op: string}).op}`)
@@ -89,9 +119,13 @@ export async function handleOp(ctx: OpContext, who: Identity, request: Request):
   }
 }
 
-async function send(ctx: OpContext, who: Identity, args: OpArgs<'send'>): Promise<object> {
-  const bodySize = typeof args.body === 'string' ? Buffer.byteLength(args.body) : Buffer.byteLength(JSON.stringify(args.body))
+function assertBodySize(body: unknown): void {
+  const bodySize = typeof body === 'string' ? Buffer.byteLength(body) : Buffer.byteLength(JSON.stringify(body))
   if (bodySize > LIMITS.maxBodyBytes) throw new MsgrError('too_large', `body is ${bodySize} bytes; the limit is ${LIMITS.maxBodyBytes}`)
+}
+
+async function send(ctx: OpContext, who: Identity, args: Omit<OpArgs<'send'>, 'body'> & {body: unknown}, meta?: Record<string, unknown>): Promise<object> {
+  assertBodySize(args.body)
   const envelope: IngestEnvelope = {
     v: 1,
     conv: args.conversation,
@@ -104,6 +138,7 @@ async function send(ctx: OpContext, who: Identity, args: OpArgs<'send'>): Promis
     at: ctx.clock.now(),
   }
   if (args.replyTo !== undefined) envelope.replyTo = args.replyTo
+  if (meta) envelope.meta = meta
   const outcome = await ctx.pending.submit(envelope)
   if (!outcome.ok) throw new MsgrError(outcome.error.code, outcome.error.message)
   if (outcome.seq === null) throw new MsgrError('internal', 'a message was stored without a seq')
@@ -113,8 +148,29 @@ async function send(ctx: OpContext, who: Identity, args: OpArgs<'send'>): Promis
     : {seq: outcome.seq, messageId: outcome.messageId, ts: outcome.ts}
 }
 
-/** Sends a group command through the conversation's stream and waits for the worker's verdict. */
-async function command(ctx: OpContext, who: Identity, conversation: string, cmd: GroupCommand): Promise<GroupCommandResult> {
+/** A reaction, edit or delete for everyone: an entry of the stream that also changes its target. */
+async function entry(ctx: OpContext, who: Identity, conversation: string, cmd: ContentCommand): Promise<{seq?: number}> {
+  if (cmd.type === 'message.edit') assertBodySize(cmd.body)
+  const {seq} = await command(ctx, who, conversation, cmd)
+  return seq === undefined ? {} : {seq}
+}
+
+async function hide(ctx: OpContext, who: Identity, conversation: string, seq: number): Promise<object> {
+  await hideMessages(ctx.sql, who.userId, conversation, [seq])
+  await ctx.fanout.publish([{recipients: [who.userId], skipDevice: who.deviceId, event: {ev: 'hidden', conversation, seqs: [seq]}}])
+  return {}
+}
+
+/** A copy of a message the caller can read, sent as the caller's own, with attribution. */
+async function forward(ctx: OpContext, who: Identity, args: OpArgs<'forward'>): Promise<object> {
+  const source = await readForForward(ctx.sql, who.userId, args.from.conversation, args.from.seq)
+  return send(ctx, who, {conversation: args.conversation, clientMsgId: args.clientMsgId, kind: source.kind, body: source.body}, {
+    forwardedFrom: {conversation: args.from.conversation, seq: args.from.seq, sender: source.sender},
+  })
+}
+
+/** Sends a command through the conversation's stream and waits for the worker's verdict. */
+async function command(ctx: OpContext, who: Identity, conversation: string, cmd: GroupCommand | ContentCommand): Promise<GroupCommandResult> {
   const outcome = await ctx.pending.submit({
     v: 1,
     conv: conversation,

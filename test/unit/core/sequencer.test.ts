@@ -53,6 +53,7 @@ describe('planBatch', () => {
       body: {url: 'u'},
       reply_to: 3,
       created_at: NOW,
+      meta: null,
     })
     expect(plan.outcomes).toEqual([{key: sendKey(A, ALICE, 'm1'), ok: true, seq: 6, messageId: 'id-1', ts: NOW.toISOString(), duplicate: false}])
     expect(plan.messages).toHaveLength(1)

@@ -5,13 +5,38 @@ import {LIMITS, OP_NAMES, requestSchemas, type Request, type ServerEvent} from '
 
 const CONV = '0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a7b'
 const USER = '0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a7c'
+const USER2 = '0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a7d'
 
 const sendArgs = {conversation: CONV, clientMsgId: 'c-1', kind: 'text', body: 'hello'}
 
 describe('decodeRequest: valid frames', () => {
   it('covers every op in requestSchemas', () => {
     // Keeps this suite honest: a new op must get a case below.
-    expect([...OP_NAMES].sort()).toEqual(['conv.direct', 'inbox', 'ping', 'receipt', 'send', 'sync'])
+    expect([...OP_NAMES].sort()).toEqual([
+      'conv.direct',
+      'conv.settings',
+      'group.add',
+      'group.approve',
+      'group.create',
+      'group.delete',
+      'group.demote',
+      'group.deny',
+      'group.info',
+      'group.invite.create',
+      'group.invite.revoke',
+      'group.join',
+      'group.leave',
+      'group.promote',
+      'group.remove',
+      'group.requests',
+      'group.unban',
+      'group.update',
+      'inbox',
+      'ping',
+      'receipt',
+      'send',
+      'sync',
+    ])
     expect(Object.keys(requestSchemas).sort()).toEqual([...OP_NAMES].sort())
   })
 
@@ -62,6 +87,69 @@ describe('decodeRequest: valid frames', () => {
         id: 'r10',
         op: 'receipt',
         args: {conversation: CONV, type, seq: 3},
+      })
+    }
+  })
+
+  it('conv.settings with muted, archived or both', () => {
+    expect(request({id: 's1', op: 'conv.settings', conversation: CONV, muted: true})).toEqual({id: 's1', op: 'conv.settings', args: {conversation: CONV, muted: true}})
+    expect(request({id: 's2', op: 'conv.settings', conversation: CONV, archived: false})).toEqual({
+      id: 's2',
+      op: 'conv.settings',
+      args: {conversation: CONV, archived: false},
+    })
+    expect(request({id: 's3', op: 'conv.settings', conversation: CONV, muted: false, archived: true}).args).toEqual({conversation: CONV, muted: false, archived: true})
+  })
+
+  it('group.create fills in members=[]; description and picture are optional', () => {
+    expect(request({id: 'g1', op: 'group.create', name: 'Trip'})).toEqual({id: 'g1', op: 'group.create', args: {name: 'Trip', members: []}})
+    const full = {name: 'n'.repeat(100), members: [USER, USER2], description: 'd'.repeat(500), picture: 'https://x/p.png'}
+    expect(request({id: 'g2', op: 'group.create', ...full})).toEqual({id: 'g2', op: 'group.create', args: full})
+    expect(request({id: 'g3', op: 'group.create', name: 'Trip', description: ''}).args).toEqual({name: 'Trip', members: [], description: ''})
+  })
+
+  it('group ops that take only a conversation: info, leave, delete, requests', () => {
+    for (const op of ['group.info', 'group.leave', 'group.delete', 'group.requests'] as const) {
+      expect(request({id: 'g4', op, conversation: CONV})).toEqual({id: 'g4', op, args: {conversation: CONV}})
+    }
+  })
+
+  it('group.update with any one of name, description, picture', () => {
+    for (const change of [{name: 'New'}, {description: ''}, {picture: 'https://x/q.png'}, {name: 'N', description: 'D', picture: 'P'}]) {
+      expect(request({id: 'g5', op: 'group.update', conversation: CONV, ...change})).toEqual({id: 'g5', op: 'group.update', args: {conversation: CONV, ...change}})
+    }
+  })
+
+  it('group.add and group.remove with one and with maxMembersPerChange members', () => {
+    const many = Array.from({length: LIMITS.maxMembersPerChange}, () => USER)
+    for (const op of ['group.add', 'group.remove'] as const) {
+      expect(request({id: 'g6', op, conversation: CONV, members: [USER]})).toEqual({id: 'g6', op, args: {conversation: CONV, members: [USER]}})
+      expect(request({id: 'g7', op, conversation: CONV, members: many}).args).toEqual({conversation: CONV, members: many})
+    }
+  })
+
+  it('group ops on one member: promote, demote, ban, unban, approve, deny', () => {
+    for (const op of ['group.promote', 'group.demote', 'group.ban', 'group.unban', 'group.approve', 'group.deny'] as const) {
+      expect(request({id: 'g8', op, conversation: CONV, member: USER})).toEqual({id: 'g8', op, args: {conversation: CONV, member: USER}})
+    }
+  })
+
+  it('group.invite.create fills in approval=false', () => {
+    expect(request({id: 'g9', op: 'group.invite.create', conversation: CONV})).toEqual({
+      id: 'g9',
+      op: 'group.invite.create',
+      args: {conversation: CONV, approval: false},
+    })
+    expect(request({id: 'g10', op: 'group.invite.create', conversation: CONV, approval: true}).args).toEqual({conversation: CONV, approval: true})
+  })
+
+  it('group.invite.revoke and group.join take a code of 8 to 64 URL-safe characters', () => {
+    for (const code of ['abcdEF12', 'A-b_C-d_0123456789', 'x'.repeat(64)]) {
+      expect(request({id: 'g11', op: 'group.join', code})).toEqual({id: 'g11', op: 'group.join', args: {code}})
+      expect(request({id: 'g12', op: 'group.invite.revoke', conversation: CONV, code})).toEqual({
+        id: 'g12',
+        op: 'group.invite.revoke',
+        args: {conversation: CONV, code},
       })
     }
   })
@@ -191,6 +279,33 @@ describe('decodeRequest: bad arguments -> invalid_request with re', () => {
     ['receipt with seq 1e308', {op: 'receipt', conversation: CONV, type: 'read', seq: 1e308}],
     ['receipt with a deeply nested seq', {op: 'receipt', conversation: CONV, type: 'read', seq: nest(200, 1)}],
     ['conv.direct with a deeply nested with', {op: 'conv.direct', with: nest(200, USER)}],
+    ['conv.settings with neither muted nor archived', {op: 'conv.settings', conversation: CONV}],
+    ['conv.settings with muted as a string', {op: 'conv.settings', conversation: CONV, muted: 'yes'}],
+    ['conv.settings without conversation', {op: 'conv.settings', muted: true}],
+    ['group.create without name', {op: 'group.create', members: [USER]}],
+    ['group.create with an empty name', {op: 'group.create', name: ''}],
+    ['group.create with a name over 100 characters', {op: 'group.create', name: 'n'.repeat(101)}],
+    ['group.create with a NUL in the name', {op: 'group.create', name: 'a\u0000b'}],
+    ['group.create with a non-uuid member', {op: 'group.create', name: 'T', members: ['bob']}],
+    ['group.create with too many members', {op: 'group.create', name: 'T', members: Array.from({length: LIMITS.maxGroupMembers}, () => USER)}],
+    ['group.create with a description over 500 characters', {op: 'group.create', name: 'T', description: 'd'.repeat(501)}],
+    ['group.create with a picture over 512 characters', {op: 'group.create', name: 'T', picture: 'p'.repeat(513)}],
+    ['group.update without any change', {op: 'group.update', conversation: CONV}],
+    ['group.update with an empty name', {op: 'group.update', conversation: CONV, name: ''}],
+    ['group.info without conversation', {op: 'group.info'}],
+    ['group.add with empty members', {op: 'group.add', conversation: CONV, members: []}],
+    ['group.add without members', {op: 'group.add', conversation: CONV}],
+    ['group.add with more than maxMembersPerChange members', {op: 'group.add', conversation: CONV, members: Array.from({length: LIMITS.maxMembersPerChange + 1}, () => USER)}],
+    ['group.remove with empty members', {op: 'group.remove', conversation: CONV, members: []}],
+    ['group.promote without member', {op: 'group.promote', conversation: CONV}],
+    ['group.ban with a non-uuid member', {op: 'group.ban', conversation: CONV, member: 'bob'}],
+    ['group.invite.create with approval as a string', {op: 'group.invite.create', conversation: CONV, approval: 'true'}],
+    ['group.join without code', {op: 'group.join'}],
+    ['group.join with a code too short', {op: 'group.join', code: 'abc1234'}],
+    ['group.join with a code too long', {op: 'group.join', code: 'x'.repeat(65)}],
+    ['group.join with a code of bad characters', {op: 'group.join', code: 'abc/def+ghi='}],
+    ['group.join with a code containing a space', {op: 'group.join', code: 'abcd efgh'}],
+    ['group.invite.revoke with a code of bad format', {op: 'group.invite.revoke', conversation: CONV, code: '../../etc'}],
   ]
 
   it.each(cases)('%s', (_name, args) => {
