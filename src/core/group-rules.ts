@@ -94,7 +94,8 @@ type GroupState = ConversationState & {group: GroupDetails}
 
 function create(state: ConversationState | undefined, actor: string, cmd: Extract<GroupCommand, {type: 'create'}>, id: string): CommandApplied {
   if (state) throw new MsgrError('conflict', 'the conversation already exists')
-  const others = [...new Set(cmd.members)].filter((m) => m !== actor)
+  // Sorted: members who join together are ordered by id, exactly as a reload from the database orders them.
+  const others = [...new Set(cmd.members)].filter((m) => m !== actor).sort()
   if (others.length + 1 > LIMITS.maxGroupMembers) throw new MsgrError('invalid_request', `a group has at most ${LIMITS.maxGroupMembers} members`)
   const members = new Map<string, GroupRole>([[actor, 'owner'], ...others.map((m) => [m, 'member'] as [string, GroupRole])])
   const details = {name: cmd.name, description: cmd.description ?? null, picture: cmd.picture ?? null}
@@ -140,7 +141,7 @@ function apply(state: GroupState, actor: string, cmd: Exclude<GroupCommand, {typ
       requireAdmin()
       const banned = cmd.members.filter((m) => group.bans.has(m))
       if (banned.length > 0) throw new MsgrError('conflict', 'banned users cannot be added; unban them first', {banned})
-      const added = [...new Set(cmd.members)].filter((m) => !members.has(m))
+      const added = [...new Set(cmd.members)].filter((m) => !members.has(m)).sort()
       if (members.size + added.length > LIMITS.maxGroupMembers) throw new MsgrError('invalid_request', `a group has at most ${LIMITS.maxGroupMembers} members`)
       if (added.length === 0) return unchanged(state, {members: []})
       const requests = new Set(group.requests)
@@ -164,6 +165,11 @@ function apply(state: GroupState, actor: string, cmd: Exclude<GroupCommand, {typ
       members.delete(actor)
       const effects: GroupEffect[] = [{t: 'member.delete', user: actor, reason: 'left'}]
       const system: Record<string, unknown> = {action: 'member.left', actor}
+      if (members.size === 0) {
+        // The last one out ends the group: nobody could manage it, so its links must stop working.
+        effects.push({t: 'conversation.delete'})
+        return changed(next({deleted: true, invites: new Map(), requests: new Set()}), effects, {...system, groupEnded: true}, before)
+      }
       if (role === 'owner' && members.size > 0) {
         // Ownership passes to the longest-serving admin, else the longest-serving member.
         const heir = [...members].find(([, r]) => r === 'admin')?.[0] ?? members.keys().next().value!

@@ -1,4 +1,5 @@
 import {MsgrError} from '../errors.js'
+import {SERVER_KINDS} from '../protocol/frames.js'
 import type {IngestEnvelope, Notice, SendOutcome} from './envelope.js'
 import {sendKey} from './envelope.js'
 import {applyGroupCommand, type ConversationState, type GroupEffect} from './group-rules.js'
@@ -137,6 +138,11 @@ export function planBatch(input: PlanInput): BatchPlan {
           ? {key, ok: true, seq: row.seq, messageId: row.id, ts: row.created_at.toISOString(), duplicate: false, result: applied.result}
           : {key, ok: true, seq: null, messageId: null, ts: null, duplicate: false, result: applied.result},
       )
+      continue
+    }
+    if (SERVER_KINDS.has(env.kind)) {
+      // The edge refuses these too; an envelope from anywhere else must not forge a system entry either.
+      outcomes.push(refusal(key, new MsgrError('invalid_request', `kind ${env.kind} is written by the server only`)))
       continue
     }
     if (!state || state.group?.deleted) {

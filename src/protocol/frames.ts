@@ -21,6 +21,10 @@ export const LIMITS = {
   /** Deepest nesting of an object body (arrays and objects). */
   maxBodyDepth: 16,
   defaultSyncLimit: 100,
+  /** search: page size bounds and the longest query (characters). */
+  maxSearchLimit: 50,
+  defaultSearchLimit: 20,
+  maxSearchQuery: 200,
 } as const
 
 const id = z.string().min(1).max(128)
@@ -30,6 +34,9 @@ const seq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
 // Text Postgres can store: no NUL, no unpaired surrogate (it would fail the whole batch at the worker).
 const storableText = (s: string) => s.isWellFormed() && !s.includes('\u0000')
 const text = z.string().refine(storableText, 'text contains NUL or an unpaired surrogate')
+
+/** Stream entry kinds only the server writes: a client's `send` may not forge them. */
+export const SERVER_KINDS: ReadonlySet<string> = new Set(['system', 'reaction', 'edit', 'delete'])
 
 const groupName = text.min(1).max(100)
 const groupDescription = text.max(500)
@@ -58,8 +65,11 @@ export const requestSchemas = {
   'conv.direct': z.object({with: uuid}),
   send: z.object({
     conversation: uuid,
-    clientMsgId: text.min(1).max(LIMITS.maxClientMsgId),
-    kind: z.string().regex(/^[a-z][a-z0-9_.-]{0,31}$/, 'kind is a lower-case word such as "text"'),
+    clientMsgId: text.min(1).max(LIMITS.maxClientMsgId).refine((id) => !id.startsWith('cmd:'), 'clientMsgId may not start with "cmd:"'),
+    kind: z
+      .string()
+      .regex(/^[a-z][a-z0-9_.-]{0,31}$/, 'kind is a lower-case word such as "text"')
+      .refine((k) => !SERVER_KINDS.has(k), 'this kind is written by the server only (use react, edit, delete or the group ops)'),
     body,
     replyTo: seq.min(1).optional(),
   }),
@@ -69,6 +79,12 @@ export const requestSchemas = {
     limit: z.number().int().min(1).max(LIMITS.maxSyncLimit).default(LIMITS.defaultSyncLimit),
   }),
   inbox: z.object({after: z.string().max(64).optional()}),
+  search: z.object({
+    query: text.min(1).max(LIMITS.maxSearchQuery).refine((q) => q.trim() !== '', 'query is empty'),
+    conversation: uuid.optional(),
+    limit: z.number().int().min(1).max(LIMITS.maxSearchLimit).default(LIMITS.defaultSearchLimit),
+    cursor: z.string().max(200).optional(),
+  }),
   receipt: z.object({conversation: uuid, type: z.enum(['delivered', 'read']), seq: seq.min(1)}),
   'conv.settings': z
     .object({conversation: uuid, muted: z.boolean().optional(), archived: z.boolean().optional()})
@@ -99,6 +115,7 @@ export const requestSchemas = {
   'group.deny': z.object({conversation: uuid, member: uuid}),
   react: z.object({conversation: uuid, seq: seq.min(1), emoji: text.min(1).max(32), remove: z.boolean().default(false)}),
   edit: z.object({conversation: uuid, seq: seq.min(1), body}),
+  versions: z.object({conversation: uuid, seq: seq.min(1)}),
   delete: z.object({conversation: uuid, seq: seq.min(1), scope: z.enum(['everyone', 'me'])}),
   forward: z.object({
     conversation: uuid,
@@ -149,6 +166,16 @@ export interface MessageView {
   version?: number
   /** sync only: {emoji: count} */
   reactions?: Record<string, number>
+}
+
+/** A search result: the message as sync shows it, with its text rank and a «highlighted» snippet. */
+export type SearchHit = MessageView & {rank?: number; snippet?: string}
+
+export interface SearchResult {
+  /** Newest first: created_at, then conversation, then seq, all descending. */
+  results: SearchHit[]
+  /** Present when more results follow: pass it back as `cursor` for the next page. */
+  cursor?: string
 }
 
 export interface SendResult {
@@ -210,7 +237,9 @@ export type ResultOf<O extends OpName> = O extends 'ping'
       ? SendResult
       : O extends 'sync'
         ? {messages: MessageView[]; hasMore: boolean}
-        : O extends 'inbox'
+        : O extends 'search'
+          ? SearchResult
+          : O extends 'inbox'
           ? {conversations: InboxEntry[]; token: string}
           : O extends 'receipt'
             ? {seq: number}
@@ -224,7 +253,9 @@ export type ResultOf<O extends OpName> = O extends 'ping'
                     ? GroupCommandResult
                     : O extends 'react' | 'edit' | 'delete'
                       ? {seq?: number}
-                      : O extends 'forward'
+                      : O extends 'versions'
+                        ? {versions: Array<{version: number; body: unknown; ts: string}>}
+                        : O extends 'forward'
                         ? SendResult
                         : O extends 'presence.set'
                           ? {status: PresenceStatus; custom?: string}

@@ -22,11 +22,17 @@ export interface StoreBatchOptions {
   onFencingConflict?: (conversations: string[]) => void
   /** Checked between attempts: a crashed worker stops before it writes again. */
   aborted?: () => boolean
+  /** Envelopes handed out before (a worker died holding them): look them up before judging them. */
+  redelivered?: ReadonlySet<IngestEnvelope>
 }
 
 export async function storeBatch(sql: Sql, envelopes: readonly IngestEnvelope[], options: StoreBatchOptions): Promise<BatchPlan | undefined> {
   const {states} = options
-  const existing = new Map<string, MessageRow>()
+  // Optimistic idempotency fits sends; a command, or anything redelivered, may already have been applied,
+  // and judging it again against the state it produced would answer wrongly (a replayed create would
+  // say "conflict"), so those are looked up first.
+  const doubtful = envelopes.filter((e) => e.cmd !== undefined || options.redelivered?.has(e))
+  const existing = await findExisting(sql, doubtful)
   const maxRetries = options.maxRetries ?? 3
   for (let attempt = 0; ; attempt++) {
     if (options.aborted?.()) return undefined

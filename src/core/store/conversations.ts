@@ -92,15 +92,19 @@ export async function inbox(sql: Sql, user: string, token?: string): Promise<{co
     const {rows} = await tx.query<InboxRow>(
       `SELECT c.id, c.kind, c.title, c.last_seq, c.last_ts, m.read_seq, m.delivered_seq, m.muted, m.archived, 'member' AS status,
               (SELECT count(*) FROM members o WHERE o.conversation_id = c.id)::int AS member_count,
+              -- Unread: messages people wrote (not reactions, edits or system entries), capped.
+              (SELECT count(*) FROM (SELECT 1 FROM messages u
+                 WHERE u.conversation_id = c.id AND u.seq > m.read_seq AND u.sender_id <> $1 AND u.deleted_at IS NULL
+                   AND u.kind NOT IN ('system', 'reaction', 'edit', 'delete') LIMIT $3) x)::int AS unread,
               CASE WHEN c.kind = 'direct' THEN (SELECT array_agg(o.user_id::text) FROM members o WHERE o.conversation_id = c.id) END AS members
          FROM members m JOIN conversations c ON c.id = m.conversation_id
         WHERE m.user_id = $1 AND (c.changed_xid >= $2::xid8 OR m.changed_xid >= $2::xid8)
        UNION ALL
-       SELECT c.id, c.kind, c.title, f.left_seq, NULL, f.left_seq, f.left_seq, false, false, f.reason, 0, NULL
+       SELECT c.id, c.kind, c.title, f.left_seq, NULL, f.left_seq, f.left_seq, false, false, f.reason, 0, 0, NULL
          FROM former_members f JOIN conversations c ON c.id = f.conversation_id
         WHERE f.user_id = $1 AND f.changed_xid >= $2::xid8
         ORDER BY 5 DESC NULLS LAST, 1`,
-      [user, since],
+      [user, since, UNREAD_CAP],
     )
     const xmin = (await tx.query<{xmin: string}>('SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin')).rows[0]!.xmin
     return {
@@ -114,7 +118,7 @@ export async function inbox(sql: Sql, user: string, token?: string): Promise<{co
           lastTs: r.last_ts ? r.last_ts.toISOString() : null,
           readSeq: r.read_seq,
           deliveredSeq: r.delivered_seq,
-          unread: Math.max(0, r.last_seq - r.read_seq),
+          unread: r.unread,
           muted: r.muted,
           archived: r.archived,
           memberCount: r.member_count,
@@ -126,6 +130,9 @@ export async function inbox(sql: Sql, user: string, token?: string): Promise<{co
     }
   })
 }
+
+/** Unread counts stop here (clients show "999+"): counting is a range scan per conversation. */
+export const UNREAD_CAP = 999
 
 export async function updateMemberSettings(
   sql: Sql,
@@ -235,6 +242,7 @@ interface InboxRow {
   archived: boolean
   status: InboxEntry['status']
   member_count: number
+  unread: number
   members: string[] | null
 }
 

@@ -34,8 +34,8 @@ export async function loadConversationStates(sql: Sql, ids: readonly string[]): 
       [ids],
     ),
     sql.query<{conversation_id: string; user_id: string; role: GroupRole}>(
-      // Oldest first: ownership passes to the longest-serving admin or member.
-      'SELECT conversation_id, user_id, role FROM members WHERE conversation_id = ANY($1::uuid[]) ORDER BY conversation_id, joined_seq, joined_at, user_id',
+      // Oldest first (ties by id, as the rules order them): ownership passes to the longest-serving admin or member.
+      'SELECT conversation_id, user_id, role FROM members WHERE conversation_id = ANY($1::uuid[]) ORDER BY conversation_id, joined_seq, user_id',
       [ids],
     ),
   ])
@@ -205,7 +205,7 @@ async function applyEffects(tx: SqlTx, effects: readonly PlannedEffect[]): Promi
     const {conversation: conv, seq, effect} = effects[i]!
     if (effect.t === 'member.upsert' || effect.t === 'member.delete') {
       let j = i
-      while (j < effects.length && effects[j]!.effect.t === effect.t && effects[j]!.conversation === conv) j++
+      while (j < effects.length && effects[j]!.effect.t === effect.t && effects[j]!.conversation === conv && effects[j]!.seq === seq) j++
       const run = effects.slice(i, j)
       if (effect.t === 'member.upsert') await upsertMembers(tx, conv, seq, run.map((e) => e.effect as Extract<GroupEffect, {t: 'member.upsert'}>))
       else await deleteMembers(tx, conv, seq ?? 0, run.map((e) => e.effect as Extract<GroupEffect, {t: 'member.delete'}>))

@@ -39,3 +39,17 @@ export async function isBlocked(sql: Sql, blocker: string, blocked: string): Pro
   const {rows} = await sql.query('SELECT 1 FROM blocks WHERE blocker_id = $1 AND blocked_id = $2', [blocker, blocked])
   return rows.length > 0
 }
+
+/** Every version of a message, oldest first; the last is the current body. */
+export async function messageVersions(sql: Sql, user: string, conversation: string, seq: number): Promise<{versions: Array<{version: number; body: unknown; ts: string}>}> {
+  await assertMember(sql, conversation, user)
+  const {rows} = await sql.query<{version: number; body: unknown; ts: Date}>(
+    `SELECT version, body, edited_at AS ts FROM message_versions WHERE conversation_id = $1 AND seq = $2
+     UNION ALL
+     SELECT version, body, coalesce(edited_at, created_at) FROM messages WHERE conversation_id = $1 AND seq = $2 AND deleted_at IS NULL
+     ORDER BY 1`,
+    [conversation, seq],
+  )
+  if (rows.length === 0) throw new MsgrError('not_found', 'no such message')
+  return {versions: rows.map((r) => ({version: r.version, body: r.body, ts: r.ts.toISOString()}))}
+}

@@ -67,6 +67,7 @@ export function createWorker(config: NodeConfig, deps: WorkerDeps): Worker {
     const started = performance.now()
     const envelopes: IngestEnvelope[] = []
     const kept: IngestDelivery[] = []
+    const redelivered = new Set<IngestEnvelope>()
     for (const delivery of deliveries) {
       const env = decodeEnvelope(delivery.data)
       if (!env) {
@@ -77,6 +78,7 @@ export function createWorker(config: NodeConfig, deps: WorkerDeps): Worker {
       }
       envelopes.push(env)
       kept.push(delivery)
+      if (delivery.redelivered) redelivered.add(env)
     }
     if (envelopes.length === 0) return
 
@@ -90,6 +92,7 @@ export function createWorker(config: NodeConfig, deps: WorkerDeps): Worker {
           logger.warn({conversations: conversations.length}, 'conversation advanced by another owner; reloading')
         },
         aborted: () => dead,
+        redelivered,
       })
       if (!plan || dead) return
       stored += plan.inserts.length
@@ -185,10 +188,14 @@ export function createWorker(config: NodeConfig, deps: WorkerDeps): Worker {
   }
 }
 
-/** SQLSTATE class 22 (data exception): the input itself is at fault; retrying it cannot help. */
+/**
+ * SQLSTATE class 22 (data exception) or 23 (integrity constraint, e.g. a foreign key to a user that does
+ * not exist): the input itself is at fault; retrying it cannot help. Seq conflicts never get here: the
+ * compare-and-set turns them into FencingConflict first.
+ */
 function isDataError(error: unknown): boolean {
   const code = (error as {code?: unknown} | null)?.code
-  return typeof code === 'string' && code.startsWith('22')
+  return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'))
 }
 
 /** A Map that forgets its oldest entry when a new key would take it past `limit`. */

@@ -193,13 +193,13 @@ describe('applyGroupCommand: every command × every actor', () => {
 })
 
 describe('create', () => {
-  it('makes the creator the owner and everyone else a member, in the order given', () => {
+  it('makes the creator the owner and everyone else a member, ordered by id (as a reload orders them)', () => {
     const applied = ok(apply(undefined, OWNER, {type: 'create', name: 'Trip', members: [MEMBER, ADMIN]}))
     expect(applied.state).toMatchObject({id: G, kind: 'group', lastSeq: 0})
     expect(roles(applied.state)).toEqual([
       [OWNER, 'owner'],
-      [MEMBER, 'member'],
       [ADMIN, 'member'],
+      [MEMBER, 'member'],
     ])
     expect(applied.state.group).toEqual({
       name: 'Trip',
@@ -213,12 +213,12 @@ describe('create', () => {
     expect(applied.effects).toEqual([
       {t: 'conversation.create', name: 'Trip', description: null, picture: null, createdBy: OWNER},
       {t: 'member.upsert', user: OWNER, role: 'owner', addedBy: OWNER},
-      {t: 'member.upsert', user: MEMBER, role: 'member', addedBy: OWNER},
       {t: 'member.upsert', user: ADMIN, role: 'member', addedBy: OWNER},
+      {t: 'member.upsert', user: MEMBER, role: 'member', addedBy: OWNER},
     ])
-    expect(applied.system).toEqual({action: 'group.created', actor: OWNER, name: 'Trip', members: [OWNER, MEMBER, ADMIN]})
-    expect(applied.recipients).toEqual([OWNER, MEMBER, ADMIN])
-    expect(applied.result).toEqual({members: [OWNER, MEMBER, ADMIN]})
+    expect(applied.system).toEqual({action: 'group.created', actor: OWNER, name: 'Trip', members: [OWNER, ADMIN, MEMBER]})
+    expect(applied.recipients).toEqual([OWNER, ADMIN, MEMBER])
+    expect(applied.result).toEqual({members: [OWNER, ADMIN, MEMBER]})
     expect(applied.notices).toBeUndefined()
   })
 
@@ -232,11 +232,11 @@ describe('create', () => {
     const applied = ok(apply(undefined, OWNER, {type: 'create', name: 'T', members: [MEMBER, OWNER, MEMBER, ADMIN, OWNER, ADMIN]}))
     expect(roles(applied.state)).toEqual([
       [OWNER, 'owner'],
-      [MEMBER, 'member'],
       [ADMIN, 'member'],
+      [MEMBER, 'member'],
     ])
     expect(applied.effects.filter((e) => e.t === 'member.upsert')).toHaveLength(3)
-    expect(applied.result.members).toEqual([OWNER, MEMBER, ADMIN])
+    expect(applied.result.members).toEqual([OWNER, ADMIN, MEMBER])
   })
 
   it('a group of one: just the creator', () => {
@@ -308,10 +308,11 @@ describe('add', () => {
 
   it('clears a pending join request of an added user', () => {
     const applied = ok(apply(group(), OWNER, {type: 'add', members: [REQUESTER, NEWBIE]}))
+    // Added members are ordered by id (u-newbie < u-requester).
     expect(applied.effects).toEqual([
+      {t: 'member.upsert', user: NEWBIE, role: 'member', addedBy: OWNER},
       {t: 'member.upsert', user: REQUESTER, role: 'member', addedBy: OWNER},
       {t: 'request.remove', user: REQUESTER},
-      {t: 'member.upsert', user: NEWBIE, role: 'member', addedBy: OWNER},
     ])
     expect(applied.state.group!.requests.has(REQUESTER)).toBe(false)
     expect(applied.state.members.get(REQUESTER)).toBe('member')
@@ -436,13 +437,14 @@ describe('leave', () => {
     expect(applied.effects[1]).toEqual({t: 'member.upsert', user: MEMBER2, role: 'owner', addedBy: OWNER})
   })
 
-  it('the last member leaves: no heir, no newOwner', () => {
+  it('the last member leaves: no heir, and the group ends (links stop working)', () => {
     const applied = ok(apply(group({members: [[OWNER, 'owner']]}), OWNER, {type: 'leave'}))
     expect(applied.state.members.size).toBe(0)
-    expect(applied.effects[0]).toEqual({t: 'member.delete', user: OWNER, reason: 'left'})
-    expect(applied.effects.filter((e) => e.t === 'member.upsert')).toEqual([])
-    expect(applied.system).toEqual({action: 'member.left', actor: OWNER})
+    expect(applied.effects).toEqual([{t: 'member.delete', user: OWNER, reason: 'left'}, {t: 'conversation.delete'}])
+    expect(applied.system).toEqual({action: 'member.left', actor: OWNER, groupEnded: true})
     expect(applied.recipients).toEqual([OWNER])
+    expect(applied.state.group!.deleted).toBe(true)
+    expect(applied.state.group!.invites.size).toBe(0)
   })
 
   it('a group always has exactly one owner after a leave (while it has members)', () => {
@@ -721,27 +723,36 @@ describe('approve and deny', () => {
     expect(codeOf(apply(applied.state, OWNER, {type: 'deny', member: REQUESTER}))).toBe('not_found')
   })
 
-  // BUG: join through an open link does not clear the joiner's pending request (add and approve do), so the
-  // stale request stays in state.group.requests / join_requests and still shows in group.requests.
-  it('joining through an open link clears the joiner’s pending request', () => {
-    const applied = ok(apply(group(), REQUESTER, {type: 'join', code: OPEN}))
+  // Regression (fixed in c231e1e): an open-link join used to leave the joiner's pending request behind.
+  it('joining through an open link settles the joiner’s pending request', () => {
+    const state = group()
+    const applied = ok(apply(state, REQUESTER, {type: 'join', code: OPEN}))
+    expect(applied.effects).toEqual([
+      {t: 'member.upsert', user: REQUESTER, role: 'member', addedBy: REQUESTER},
+      {t: 'request.remove', user: REQUESTER},
+    ])
     expect(applied.state.group!.requests.has(REQUESTER)).toBe(false)
-    expect(applied.effects).toContainEqual({t: 'request.remove', user: REQUESTER})
+    expect(applied.system).toEqual({action: 'member.joined', actor: REQUESTER, via: 'link'})
+    expect(applied.recipients).toEqual([...state.members.keys(), REQUESTER])
   })
 
-  // BUG: approve does not check that the requester is not already a member. After the stale request above,
-  // approving it "re-joins" a member: a second member.joined system message and a member.upsert with role
-  // 'member', which silently demotes a requester that had been promoted to admin meanwhile.
-  it('approving a stale request of a current member neither demotes it nor announces a second join', () => {
-    const joined = ok(apply(group(), REQUESTER, {type: 'join', code: OPEN})).state
-    const promoted = ok(apply(joined, OWNER, {type: 'promote', member: REQUESTER})).state
-    const outcome = apply(promoted, ADMIN, {type: 'approve', member: REQUESTER})
-    if (outcome.ok) {
-      expect(outcome.state.members.get(REQUESTER)).toBe('admin')
-      expect(outcome.system).toBeUndefined()
-      expect(outcome.effects.filter((e) => e.t === 'member.upsert')).toEqual([])
-    } else {
-      expect(outcome.error.code).toBe('not_found')
-    }
+  // Regression (fixed in c231e1e): approving a stale request of a current member used to "re-join" it: a
+  // second member.joined system message and a member.upsert with role 'member' that demoted a promoted one.
+  it('approving a stale request of a current member only drops the request: no demotion, no second join', () => {
+    const stale = group({
+      members: [
+        [OWNER, 'owner'],
+        [ADMIN, 'admin'],
+        [REQUESTER, 'admin'],
+      ],
+    })
+    const applied = ok(apply(stale, ADMIN, {type: 'approve', member: REQUESTER}))
+    expect(applied.effects).toEqual([{t: 'request.remove', user: REQUESTER}])
+    expect(applied.system).toBeUndefined()
+    expect(applied.recipients).toEqual([])
+    expect(applied.result).toEqual({})
+    expect(applied.state.members.get(REQUESTER)).toBe('admin')
+    expect(applied.state.group!.requests.has(REQUESTER)).toBe(false)
+    expect(roles(applied.state)).toEqual(roles(stale))
   })
 })

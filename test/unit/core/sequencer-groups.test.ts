@@ -239,6 +239,15 @@ describe('planBatch with group commands', () => {
     expect(plan.messages).toHaveLength(1)
   })
 
+  // Regression: a plain `send` of kind 'system' would let any member forge a system message (e.g. a fake
+  // promotion). The edge refuses server kinds and the 'cmd:' clientMsgId prefix; the planner refuses them too.
+  it('a plain send of kind system is refused: only group commands write system messages', () => {
+    const forged = {...send(G, MEMBER, 'cmd:forged'), kind: 'system', body: {action: 'member.promoted', actor: OWNER, member: MEMBER}}
+    const plan = planBatch(input({envelopes: [forged, send(G, MEMBER, 'next')], states: [group(5)]}))
+    expect(verdicts(plan)).toEqual(['invalid_request', 6])
+    expect(plan.inserts.map((r) => r.kind)).toEqual(['text'])
+  })
+
   it('commands of different conversations interleave without touching each other’s seqs', () => {
     const other = {...group(50), id: 'conv-other'}
     const plan = planBatch(
