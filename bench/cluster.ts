@@ -85,6 +85,8 @@ export async function startBenchCluster(leg: Leg, options: BenchClusterOptions, 
       sms: {sink: 'dev'},
       nodeHeartbeatMs: 1000,
       shutdownGraceMs: 2000,
+      // Benchmarks measure throughput far above one user's budget.
+      rateLimits: {enabled: false},
     })
     const node = await startNode(config, {adapters, logger})
     nodes.push(node)

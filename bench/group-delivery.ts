@@ -8,7 +8,7 @@ import type {Bus, ConnectionRegistry} from '../src/core/ports.js'
 import {LIMITS, type MessageEvent} from '../src/protocol/frames.js'
 import type {RunningNode} from '../src/server/node.js'
 import {type BenchCluster, findServices, type Leg, type ServiceUrls, startBenchCluster, waitFor} from './cluster.js'
-import {fmtInt, fmtRatio, median, progress, round} from './measure.js'
+import {collectGarbage, fmtInt, fmtRatio, median, progress, round} from './measure.js'
 import type {Table} from './table.js'
 
 // Group messages end to end on an in-process cluster (2 gateways + 1 worker): real HTTP logins, real
@@ -18,21 +18,28 @@ import type {Table} from './table.js'
 
 export interface GroupSize {
   members: number
-  /** Group messages to send (and to inject, for each side of the transport comparison)... */
+  /** Group messages to send end to end... */
   messages: number
-  /** ...or stop sending after this long, whichever comes first. */
+  /** ...and to publish per round and side in the transport comparison (cheap: no worker, no send budget)... */
+  transportMessages: number
+  /** ...or stop after this long, whichever comes first. */
   maxMs: number
 }
 
 export interface GroupBenchOptions {
   sizes: readonly GroupSize[]
   gateways: number
-  /** Members that take turns sending (users 0..senders-1, spread over both gateways). */
+  /**
+   * Members that take turns sending (users 0..senders-1, spread over both gateways). Enough of them that
+   * each stays inside the default per-user send budget (burst 40) for the message counts above.
+   */
   senders: number
   /** Group messages in flight at once; one leaves the window when every member has it (closed loop). */
   inFlight: number
   /** Concurrent logins and socket connects. */
   connectConcurrency: number
+  /** Alternating rounds of baseline and msgr in the transport comparison. */
+  transportRounds: number
   /** A message not fully delivered after this long counts as lost and frees its slot. */
   deliveryTimeoutMs: number
   /** Fail instead of skipping when Postgres, Redis or NATS cannot be reached (CI). */
@@ -41,14 +48,15 @@ export interface GroupBenchOptions {
 
 export const GROUP_DEFAULTS: GroupBenchOptions = {
   sizes: [
-    {members: 10, messages: 200, maxMs: 8_000},
-    {members: 250, messages: 50, maxMs: 8_000},
-    {members: 5000, messages: 10, maxMs: 15_000},
+    {members: 10, messages: 200, transportMessages: 1000, maxMs: 8_000},
+    {members: 250, messages: 50, transportMessages: 100, maxMs: 8_000},
+    {members: 5000, messages: 10, transportMessages: 10, maxMs: 15_000},
   ],
   gateways: 2,
-  senders: 4,
+  senders: 10,
   inFlight: 4,
   connectConcurrency: 100,
+  transportRounds: 3,
   deliveryTimeoutMs: 10_000,
   requireServices: process.env.MSGR_REQUIRE_SERVICES === '1',
 }
@@ -87,6 +95,10 @@ export interface GroupRun extends Delivered {
   /** Delta of the worker's msgr_bus_node_messages_total (acks ride in the same batches). */
   busMessages: number
   busMessagesPerGroupMessage: number
+  /** Batches the worker committed (msgr_worker_batch_size count delta)... */
+  workerBatches: number
+  /** ...and bus messages per batch: one per gateway that hosts a recipient or waits for an ack. */
+  busMessagesPerBatch: number
   /** Delta of the gateways' msgr_deliveries_total: events written to sockets, server side. */
   socketWrites: number
   /** Send start to the sender's ack. */
@@ -121,7 +133,7 @@ export interface GroupLegResult {
 }
 
 export interface GroupsResult {
-  setup: {sizes: readonly GroupSize[]; gateways: number; workers: 1; senders: number; inFlight: number; body: string}
+  setup: {sizes: readonly GroupSize[]; gateways: number; workers: 1; senders: number; inFlight: number; transportRounds: number; body: string}
   baseline: string
   legs: GroupLegResult[]
   skipped: Array<{leg: 'services'; reason: string}>
@@ -129,7 +141,7 @@ export interface GroupsResult {
 
 export async function benchGroups(options: GroupBenchOptions = GROUP_DEFAULTS): Promise<{result: GroupsResult; tables: Table[]}> {
   const result: GroupsResult = {
-    setup: {sizes: options.sizes, gateways: options.gateways, workers: 1, senders: options.senders, inFlight: options.inFlight, body: BODY},
+    setup: {sizes: options.sizes, gateways: options.gateways, workers: 1, senders: options.senders, inFlight: options.inFlight, transportRounds: options.transportRounds, body: bodyOf(0)},
     baseline: 'one node-mailbox message per recipient connection, published on the same bus to the same gateways and sockets',
     legs: [],
     skipped: [],
@@ -264,13 +276,15 @@ async function createGroup(fleet: Fleet, members: number, label: string): Promis
   const owner = fleet.clients[0]!
   const memberIds = fleet.pairs.slice(0, members).map((p) => p.userId)
   const chunk = LIMITS.maxMembersPerChange
-  const maxSeq = new Int32Array(members)
-  let conversation = ''
+  // Highest seq each member has seen, per conversation: the first events can beat the owner's reply.
+  const seen = new Map<string, Int32Array>()
   fleet.onMessage = (i, event) => {
-    if (event.conversation === conversation && i < members && event.seq > maxSeq[i]!) maxSeq[i] = event.seq
+    let maxSeq = seen.get(event.conversation)
+    if (!maxSeq) seen.set(event.conversation, (maxSeq = new Int32Array(members)))
+    if (i < members && event.seq > maxSeq[i]!) maxSeq[i] = event.seq
   }
   const created = await owner.request('group.create', {name: `bench ${members}`, members: memberIds.slice(1, chunk)})
-  conversation = created.conversation
+  const conversation = created.conversation
   let lastSeq = created.seq ?? 0
   for (let from = chunk; from < members; from += chunk) {
     const added = await owner.request('group.add', {conversation, members: memberIds.slice(from, from + chunk)})
@@ -278,7 +292,8 @@ async function createGroup(fleet: Fleet, members: number, label: string): Promis
     progress(`${label}: group of ${fmtInt(members)}: ${fmtInt(Math.min(from + chunk, members))} members added`)
   }
   // The owner's own device is skipped (it got the reply), so it never sees these system messages.
-  await waitFor(() => maxSeq.every((seq, i) => i === 0 || seq >= lastSeq), 30_000).catch(() => {
+  const caughtUp = () => seen.get(conversation)?.every((seq, i) => i === 0 || seq >= lastSeq) ?? members === 1
+  await waitFor(caughtUp, 30_000).catch(() => {
     throw new Error(`group of ${members}: not every member saw the membership changes within 30 s`)
   })
   fleet.onMessage = undefined
@@ -289,11 +304,22 @@ async function createGroup(fleet: Fleet, members: number, label: string): Promis
 
 // ---- rounds ----
 
+type Histogram = ReturnType<typeof hdr.build>
+
+/** What one round counted; rounds of the same side add up (see `summarize`). */
+interface RoundCounts {
+  messages: number
+  deliveries: number
+  expected: number
+  elapsedMs: number
+  stoppedBy: 'count' | 'time'
+  problems: string[]
+}
+
 /** Bookkeeping of one timed round: who got which message, when. */
 class Round {
   readonly sentAt: number[] = []
   readonly senders: number[] = []
-  readonly histogram = hdr.build({lowestDiscernibleValue: 1, numberOfSignificantValueDigits: 3})
   received = 0
   firstAt = 0
   lastAt = 0
@@ -308,7 +334,9 @@ class Round {
 
   constructor(
     readonly group: Group,
-    readonly maxMessages: number,
+    maxMessages: number,
+    /** Latency samples in µs, shared by the rounds of one side. */
+    private readonly histogram: Histogram,
   ) {
     this.copies = new Uint8Array(maxMessages * group.members)
   }
@@ -356,8 +384,8 @@ class Round {
     if (++this.got[k]! === this.group.members - 1) this.waiters.get(k)?.()
   }
 
-  /** Checks exactly-once delivery to every member but the sender and sums up the round. */
-  finish(sent: number, stoppedBy: 'count' | 'time'): Delivered {
+  /** Checks exactly-once delivery to every member but the sender. */
+  finish(sent: number, stoppedBy: 'count' | 'time'): RoundCounts {
     const members = this.group.members
     let missing = 0
     let duplicates = 0
@@ -376,54 +404,72 @@ class Round {
     if (toSender > 0) problems.push(`${fmtInt(toSender)} echoed to the sending device`)
     if (this.strays > 0) problems.push(`${fmtInt(this.strays)} delivered to non-members`)
     if (this.lost > 0) problems.push(`${fmtInt(this.lost)} messages not fully delivered in time`)
-    const elapsedMs = this.lastAt > this.firstAt ? this.lastAt - this.firstAt : 0
-    const ms = (us: number) => round(us / 1000, 2)
-    const h = this.histogram
-    const delivered: Delivered = {
+    return {
       messages: sent,
       deliveries: this.received,
       expected: sent * (members - 1),
-      elapsedMs: round(elapsedMs, 1),
-      deliveriesPerSecond: elapsedMs > 0 ? round((this.received * 1000) / elapsedMs, 1) : 0,
-      latency: {
-        unit: 'ms',
-        per: 'delivered message event (arrival − send start)',
-        samples: h.totalCount,
-        p50: ms(h.getValueAtPercentile(50)),
-        p95: ms(h.getValueAtPercentile(95)),
-        p99: ms(h.getValueAtPercentile(99)),
-        max: ms(h.maxValue),
-      },
+      elapsedMs: this.lastAt > this.firstAt ? this.lastAt - this.firstAt : 0,
       stoppedBy,
-      verified: problems.length === 0,
       problems,
     }
-    h.destroy()
-    return delivered
   }
+}
+
+/** Adds up the rounds of one side; reads the latency percentiles and frees the histogram. */
+function summarize(rounds: readonly RoundCounts[], histogram: Histogram): Delivered {
+  const sum = (f: (r: RoundCounts) => number) => rounds.reduce((n, r) => n + f(r), 0)
+  const elapsedMs = sum((r) => r.elapsedMs)
+  const deliveries = sum((r) => r.deliveries)
+  const ms = (us: number) => round(us / 1000, 2)
+  const problems = rounds.flatMap((r) => r.problems)
+  const delivered: Delivered = {
+    messages: sum((r) => r.messages),
+    deliveries,
+    expected: sum((r) => r.expected),
+    elapsedMs: round(elapsedMs, 1),
+    deliveriesPerSecond: elapsedMs > 0 ? round((deliveries * 1000) / elapsedMs, 1) : 0,
+    latency: {
+      unit: 'ms',
+      per: 'delivered message event (arrival − send start)',
+      samples: histogram.totalCount,
+      p50: ms(histogram.getValueAtPercentile(50)),
+      p95: ms(histogram.getValueAtPercentile(95)),
+      p99: ms(histogram.getValueAtPercentile(99)),
+      max: ms(histogram.maxValue),
+    },
+    stoppedBy: rounds.some((r) => r.stoppedBy === 'time') ? 'time' : 'count',
+    verified: problems.length === 0,
+    problems,
+  }
+  histogram.destroy()
+  return delivered
+}
+
+function newHistogram(): Histogram {
+  return hdr.build({lowestDiscernibleValue: 1, numberOfSignificantValueDigits: 3})
 }
 
 /**
  * Closed loop: `inFlight` slots, each fires message k and waits until every member has it (or the
- * delivery timeout), then takes the next k, until `size.messages` are out or `size.maxMs` has passed.
+ * delivery timeout), then takes the next k, until `bounds.messages` are out or `bounds.maxMs` has passed.
  */
 async function drive(
   fleet: Fleet,
   roundState: Round,
-  size: GroupSize,
+  bounds: {messages: number; maxMs: number},
   options: GroupBenchOptions,
   label: string,
   fire: (k: number) => Promise<void>,
-): Promise<Delivered> {
+): Promise<RoundCounts> {
   fleet.onMessage = (member, event) => roundState.onMessage(member, event)
   const closesBefore = fleet.unexpectedCloses
   const started = performance.now()
   let next = 0
   const stopTicker = ticker(
-    () => `${label}: ${fmtInt(next)} / ${fmtInt(size.messages)} messages sent, ${fmtInt(roundState.received)} deliveries`,
+    () => `${label}: ${fmtInt(next)} / ${fmtInt(bounds.messages)} messages sent, ${fmtInt(roundState.received)} deliveries`,
   )
   const slot = async () => {
-    while (next < size.messages && performance.now() - started < size.maxMs) {
+    while (next < bounds.messages && performance.now() - started < bounds.maxMs) {
       const k = next++
       const done = roundState.delivered(k, options.deliveryTimeoutMs)
       await fire(k)
@@ -439,38 +485,38 @@ async function drive(
     fleet.onMessage = undefined
   }
   if (fleet.unexpectedCloses > closesBefore) roundState.problems.push(`${fleet.unexpectedCloses - closesBefore} sockets closed by the server`)
-  const result = roundState.finish(next, next >= size.messages ? 'count' : 'time')
+  const counts = roundState.finish(next, next >= bounds.messages ? 'count' : 'time')
   progress(
-    `${label}: ${fmtInt(result.messages)} messages → ${fmtInt(result.deliveries)} / ${fmtInt(result.expected)} deliveries in ` +
-      `${(result.elapsedMs / 1000).toFixed(2)} s (${fmtInt(result.deliveriesPerSecond)}/s, p99 ${result.latency.p99} ms)`,
+    `${label}: ${fmtInt(counts.messages)} messages → ${fmtInt(counts.deliveries)} / ${fmtInt(counts.expected)} deliveries in ` +
+      `${(counts.elapsedMs / 1000).toFixed(2)} s (${fmtInt((counts.deliveries * 1000) / Math.max(counts.elapsedMs, 1e-3))}/s)`,
   )
-  return result
+  return counts
 }
 
 /** Members take turns sending through their own sockets; the worker stores, then fans out. */
 async function endToEnd(cluster: BenchCluster, fleet: Fleet, group: Group, size: GroupSize, options: GroupBenchOptions, label: string): Promise<GroupRun> {
   const worker = cluster.workers[0]!
-  const roundState = new Round(group, size.messages)
+  const histogram = newHistogram()
+  const roundState = new Round(group, size.messages, histogram)
   const acks: number[] = []
-  const busBefore = await counter(worker, 'busMessages')
-  const writesBefore = await sumCounters(cluster.gateways, 'deliveries')
-  const delivered = await drive(fleet, roundState, size, options, `${label} ${fmtInt(group.members)} members`, async (k) => {
+  const before = {bus: await counter(worker, 'busMessages'), batches: await batches(worker), writes: await sumCounters(cluster.gateways, 'deliveries')}
+  collectGarbage()
+  const counts = await drive(fleet, roundState, size, options, `${label} ${fmtInt(group.members)} members, end to end`, async (k) => {
     const sender = k % Math.min(options.senders, group.members)
     const clientMsgId = `e2e-${group.members}-${k}`
     roundState.begin(k, clientMsgId, sender)
     try {
-      await fleet.clients[sender]!.request('send', {conversation: group.conversation, clientMsgId, kind: 'text', body: BODY})
+      await fleet.clients[sender]!.request('send', {conversation: group.conversation, clientMsgId, kind: 'text', body: bodyOf(k)})
       acks.push(performance.now() - roundState.sentAt[k]!)
     } catch (error) {
       roundState.problems.push(`send ${k} failed: ${error instanceof Error ? error.message : String(error)}`)
     }
   })
-  const busMessages = (await counter(worker, 'busMessages')) - busBefore
-  const socketWrites = (await sumCounters(cluster.gateways, 'deliveries')) - writesBefore
-  if (socketWrites !== delivered.deliveries) {
-    delivered.problems.push(`gateways wrote ${fmtInt(socketWrites)} events, clients counted ${fmtInt(delivered.deliveries)}`)
-    delivered.verified = false
-  }
+  const busMessages = (await counter(worker, 'busMessages')) - before.bus
+  const workerBatches = (await batches(worker)) - before.batches
+  const socketWrites = (await sumCounters(cluster.gateways, 'deliveries')) - before.writes
+  if (socketWrites !== counts.deliveries) counts.problems.push(`gateways wrote ${fmtInt(socketWrites)} events, clients counted ${fmtInt(counts.deliveries)}`)
+  const delivered = summarize([counts], histogram)
   return {
     ...delivered,
     leg: cluster.leg,
@@ -478,6 +524,8 @@ async function endToEnd(cluster: BenchCluster, fleet: Fleet, group: Group, size:
     gateways: cluster.gateways.length,
     busMessages,
     busMessagesPerGroupMessage: delivered.messages > 0 ? round(busMessages / delivered.messages, 2) : 0,
+    workerBatches,
+    busMessagesPerBatch: workerBatches > 0 ? round(busMessages / workerBatches, 2) : 0,
     socketWrites,
     ackP50Ms: round(median(acks), 2),
     setupMs: round(group.setupMs, 0),
@@ -489,27 +537,38 @@ async function endToEnd(cluster: BenchCluster, fleet: Fleet, group: Group, size:
  * the same message event, then either one bus message per recipient connection (baseline) or
  * planFanout + mergeNodeBatches, one per gateway (what the fanout publisher does). The gateways decode
  * and write to the same sockets either way. No worker and no database: only the transport differs.
+ * The two sides alternate for `transportRounds` rounds, so drift hits both alike.
  */
 async function transportRun(cluster: BenchCluster, fleet: Fleet, group: Group, size: GroupSize, options: GroupBenchOptions, label: string): Promise<TransportRun> {
   const {bus, registry} = cluster.adaptersOf(cluster.workers[0]!)
-  const side = async (mode: 'per-recipient' | 'per-gateway'): Promise<TransportSide> => {
-    const roundState = new Round(group, size.messages)
-    let busMessages = 0
-    const delivered = await drive(fleet, roundState, size, options, `${label} ${fmtInt(group.members)} members ${mode}`, async (k) => {
-      const sender = k % Math.min(options.senders, group.members)
-      const clientMsgId = `${mode}-${group.members}-${k}`
-      roundState.begin(k, clientMsgId, sender)
-      busMessages += await inject(mode, bus, registry, group, fleet.pairs[sender]!, k, clientMsgId)
-    })
-    return {
-      ...delivered,
-      busMessages,
-      busMessagesPerGroupMessage: delivered.messages > 0 ? round(busMessages / delivered.messages, 2) : 0,
-      busMessagesPerSecond: delivered.elapsedMs > 0 ? round((busMessages * 1000) / delivered.elapsedMs, 1) : 0,
+  const modes = ['per-recipient', 'per-gateway'] as const
+  const sides = modes.map(() => ({histogram: newHistogram(), rounds: [] as RoundCounts[], busMessages: 0}))
+  for (let r = 0; r < options.transportRounds; r++) {
+    for (const [i, mode] of modes.entries()) {
+      const side = sides[i]!
+      const roundState = new Round(group, size.transportMessages, side.histogram)
+      collectGarbage()
+      const roundLabel = `${label} ${fmtInt(group.members)} members, ${mode} (${mode === 'per-recipient' ? 'baseline' : 'msgr'}) round ${r + 1}/${options.transportRounds}`
+      side.rounds.push(
+        await drive(fleet, roundState, {messages: size.transportMessages, maxMs: size.maxMs}, options, roundLabel, async (k) => {
+          const sender = k % Math.min(options.senders, group.members)
+          const clientMsgId = `${mode}-${group.members}-${r}-${k}`
+          roundState.begin(k, clientMsgId, sender)
+          const published = await inject(mode, bus, registry, group, fleet.pairs[sender]!, k, clientMsgId)
+          side.busMessages += published
+        }),
+      )
     }
   }
-  const baseline = await side('per-recipient')
-  const msgr = await side('per-gateway')
+  const [baseline, msgr] = sides.map((side): TransportSide => {
+    const delivered = summarize(side.rounds, side.histogram)
+    return {
+      ...delivered,
+      busMessages: side.busMessages,
+      busMessagesPerGroupMessage: delivered.messages > 0 ? round(side.busMessages / delivered.messages, 2) : 0,
+      busMessagesPerSecond: delivered.elapsedMs > 0 ? round((side.busMessages * 1000) / delivered.elapsedMs, 1) : 0,
+    }
+  }) as [TransportSide, TransportSide]
   return {leg: cluster.leg, members: group.members, baseline, msgr, ratio: round(msgr.deliveriesPerSecond / baseline.deliveriesPerSecond, 3)}
 }
 
@@ -532,7 +591,7 @@ async function inject(
     senderDevice: sender.deviceId,
     ts: new Date().toISOString(),
     kind: 'text',
-    body: BODY,
+    body: bodyOf(k),
     clientMsgId,
   }
   const routes = await registry.lookup(group.memberIds)
@@ -561,7 +620,7 @@ function toTables(result: GroupsResult): Table[] {
   const ms = (v: number) => v.toFixed(v < 10 ? 2 : 1)
   const e2e: Table = {
     title: `groups — group messages end to end: send → worker (store) → bus → ${result.setup.gateways} gateways → every member's socket`,
-    columns: ['leg', 'members', 'sent', 'deliveries', 'deliveries/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'bus msgs/group msg', 'verified'],
+    columns: ['leg', 'members', 'sent', 'deliveries', 'deliveries/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'bus msgs/group msg', 'bus msgs/batch', 'verified'],
     rows: result.legs.flatMap((leg) =>
       leg.runs.map((r) => [
         leg.leg,
@@ -574,6 +633,7 @@ function toTables(result: GroupsResult): Table[] {
         ms(r.latency.p99),
         ms(r.latency.max),
         r.busMessagesPerGroupMessage.toFixed(2),
+        `${r.busMessagesPerBatch.toFixed(2)}${r.busMessagesPerBatch > r.gateways ? ` (> ${r.gateways}!)` : ''}`,
         r.verified ? 'yes' : 'NOT verified',
       ]),
     ),
@@ -582,9 +642,12 @@ function toTables(result: GroupsResult): Table[] {
       `Every user has one device and one socket, round-robin over the gateways; clients and servers share one process (and its CPU).`,
       `${result.setup.senders} members take turns sending; ${result.setup.inFlight} group messages in flight, the next one goes when every member has one (closed loop).`,
       'latency: each delivered message event, arrival − send start. deliveries/s: events received ÷ (first send → last arrival).',
-      `bus msgs/group msg: the worker's msgr_bus_node_messages_total delta ÷ messages sent; at most ${result.setup.gateways} (one per gateway, acks ride along),`,
-      'below it when one worker batch carries several of the pipelined messages. verified: every member but the sender got each message once,',
-      'and the gateways wrote exactly as many events as the clients counted. * = time bound reached before the message count.',
+      `With ${result.setup.inFlight} messages in flight, latency ≈ ${result.setup.inFlight} × members ÷ deliveries/s (Little's law): for large groups it is mostly`,
+      'the wait behind the other messages in flight.',
+      `bus msgs/group msg: the worker's msgr_bus_node_messages_total delta ÷ messages sent; below ${result.setup.gateways} when one worker batch carries`,
+      `several of the pipelined messages. bus msgs/batch: the same delta ÷ batches committed; should be ${result.setup.gateways}, one per gateway (acks ride along).`,
+      'verified: every member but the sender got each message once, nobody else got one, and the gateways wrote exactly as many',
+      'events as the clients counted. * = time bound reached before the message count.',
       ...problemNotes(result.legs.flatMap((l) => l.runs.map((r) => ({what: `${l.leg}/${r.members}`, problems: r.problems})))),
     ],
   }
@@ -607,7 +670,8 @@ function toTables(result: GroupsResult): Table[] {
     ),
     notes: [
       'Both sides: registry lookup of all members, the same message event, published on the worker\'s bus, decoded by the gateways and written',
-      'to the members\' sockets; same message count and window as above. No worker, no database: only the bus fanout differs.',
+      `to the members' sockets, in the same closed loop as above. No worker, no database: only the bus fanout differs. ${result.setup.transportRounds}`,
+      `alternating rounds per side of ${result.setup.sizes.map((z) => `${fmtInt(z.transportMessages)} (${fmtInt(z.members)})`).join(', ')} group messages; figures over all rounds of a side.`,
       'ratio = msgr deliveries/s ÷ baseline deliveries/s (higher is better).',
       ...problemNotes(
         result.legs.flatMap((l) =>
@@ -630,6 +694,11 @@ function problemNotes(entries: Array<{what: string; problems: string[]}>): strin
 
 const BODY = 'hey, are we still on for lunch tomorrow?'
 
+/** Bodies differ per message, so no send looks like the same content spammed to many conversations. */
+function bodyOf(k: number): string {
+  return `${BODY} #${k}`
+}
+
 async function counter(node: RunningNode, name: 'busMessages' | 'deliveries'): Promise<number> {
   const metric = await node.metrics[name].get()
   return metric.values.reduce((sum, v) => sum + v.value, 0)
@@ -639,6 +708,12 @@ async function sumCounters(nodes: readonly RunningNode[], name: 'busMessages' | 
   let sum = 0
   for (const node of nodes) sum += await counter(node, name)
   return sum
+}
+
+/** Batches the worker has committed so far (count of msgr_worker_batch_size observations). */
+async function batches(node: RunningNode): Promise<number> {
+  const metric = await node.metrics.batchSize.get()
+  return metric.values.filter((v) => v.metricName?.endsWith('_count')).reduce((sum, v) => sum + v.value, 0)
 }
 
 /** Runs `task(0..count-1)` with at most `concurrency` at once. */

@@ -6,7 +6,10 @@ import {fileURLToPath} from 'node:url'
 
 import {benchCodec} from './codec.js'
 import {benchFanout} from './fanout.js'
+import {benchMedia} from './media.js'
 import {benchGroups} from './group-delivery.js'
+import {benchSearch} from './search.js'
+import {benchRateLimits} from './rate-limits.js'
 import {benchStore} from './store-batch.js'
 import {printTable, type Table} from './table.js'
 
@@ -17,7 +20,10 @@ const BENCHMARKS = {
   store: async () => benchStore(),
   codec: async () => benchCodec(),
   fanout: async () => benchFanout(),
+  media: async () => benchMedia(),
   groups: async () => benchGroups(),
+  search: async () => benchSearch(),
+  limits: async () => benchRateLimits(),
 } satisfies Record<string, () => Promise<{result: unknown; tables: Table[]}>>
 
 type BenchName = keyof typeof BENCHMARKS

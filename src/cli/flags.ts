@@ -1,5 +1,6 @@
 import {Flags} from '@oclif/core'
 
+import {RATE_LIMIT_DEFAULTS} from '../core/rate-policy.js'
 import {DEFAULTS} from '../server/config.js'
 
 // Flags shared by the serve commands; each has an MSGR_* environment equivalent.
@@ -25,5 +26,7 @@ export const nodeFlags = {
   'sms-sink': Flags.string({description: 'Where OTP codes go: log, dev (log + /v1/dev/otp), webhook', env: 'MSGR_SMS_SINK', options: ['log', 'dev', 'webhook']}),
   'sms-webhook-url': Flags.string({description: 'SMS bridge URL for --sms-sink webhook (POST {phone, code})', env: 'MSGR_SMS_WEBHOOK_URL'}),
   presence: Flags.string({description: 'Presence fan-out: contacts (direct-conversation peers) or off', env: 'MSGR_PRESENCE', options: ['contacts', 'off'], default: 'contacts'}),
+  'rate-limits': Flags.string({description: 'Rate limits (frames per connection, sends and group changes per user, duplicate content to many conversations, max connections per user): on or off', env: 'MSGR_RATE_LIMITS', options: ['on', 'off'], default: 'on'}),
+  'max-connections-per-user': Flags.integer({description: 'Open WebSocket connections one user may hold (more are refused with 429)', env: 'MSGR_MAX_CONNECTIONS_PER_USER', default: RATE_LIMIT_DEFAULTS.maxConnectionsPerUser, min: 1}),
   'send-timeout': Flags.integer({description: 'ms a send waits for its durable ack before answering "timeout"', env: 'MSGR_SEND_TIMEOUT_MS', default: DEFAULTS.sendTimeoutMs, min: 100}),
 }

@@ -3,6 +3,7 @@ import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 
 import {createLogger} from '../core/logger.js'
+import {mediaConfigFromFlags, type MediaFlagValues} from './media-flags.js'
 import {assertMigrated, migrate} from '../core/store/migrate.js'
 import {createAdapters} from '../server/adapters.js'
 import {defaultNodeId, parseNodeConfig, type Role} from '../server/config.js'
@@ -10,7 +11,7 @@ import {startNode} from '../server/node.js'
 
 // Shared body of every `msgr serve …` command: config, adapters, migrations, node, signals.
 
-export interface ServeFlags {
+export interface ServeFlags extends MediaFlagValues {
   port: number
   host: string
   advertise?: string
@@ -25,6 +26,8 @@ export interface ServeFlags {
   'sms-sink'?: string
   'sms-webhook-url'?: string
   'send-timeout': number
+  'rate-limits': string
+  'max-connections-per-user': number
   presence: string
   'database-url'?: string
   'nats-url'?: string
@@ -49,6 +52,8 @@ export async function serve(roles: Role[], flags: ServeFlags, options: {embedded
     partitions: flags.partitions,
     jwtSecret: jwtSecret(flags, dataDir, logger),
     sendTimeoutMs: flags['send-timeout'],
+    media: mediaConfigFromFlags(flags, dataDir),
+    rateLimits: {enabled: flags['rate-limits'] !== 'off', maxConnectionsPerUser: flags['max-connections-per-user']},
     presence: flags.presence as 'contacts' | 'off',
     sms: {
       sink: (flags['sms-sink'] ?? (flags.dev ? 'dev' : 'log')) as 'log' | 'dev' | 'webhook',

@@ -20,12 +20,12 @@ export interface BucketTake {
 export function takeTokens(state: BucketState | undefined, rule: RateRule, cost: number, now: number): BucketTake {
   assertRule(rule, cost)
   const refilled = refill(state, rule, now)
-  if (refilled.tokens >= cost) {
-    const tokens = refilled.tokens - cost
-    return {decision: {ok: true, retryAfterMs: 0, remaining: Math.floor(tokens)}, state: {tokens, at: refilled.at}}
+  if (refilled.tokens + EPSILON >= cost) {
+    const tokens = Math.max(0, refilled.tokens - cost)
+    return {decision: {ok: true, retryAfterMs: 0, remaining: Math.floor(tokens + EPSILON)}, state: {tokens, at: refilled.at}}
   }
-  const retryAfterMs = Math.max(1, Math.ceil(((cost - refilled.tokens) * 1000) / rule.ratePerSec))
-  return {decision: {ok: false, retryAfterMs, remaining: Math.floor(refilled.tokens)}, state: refilled}
+  const retryAfterMs = Math.max(1, Math.ceil(((cost - refilled.tokens) * 1000) / rule.ratePerSec - EPSILON))
+  return {decision: {ok: false, retryAfterMs, remaining: Math.floor(refilled.tokens + EPSILON)}, state: refilled}
 }
 
 /** When the bucket is full again: from then on it is the same as an absent bucket and may be dropped. */
@@ -39,6 +39,9 @@ export function assertRule(rule: RateRule, cost = 1): void {
   // A cost above the burst could never succeed and would be told to wait forever.
   if (!(cost > 0) || cost > rule.burst) throw new RangeError(`cost must be in (0, burst=${rule.burst}], got ${cost}`)
 }
+
+// Float noise (0.998 tokens + 0.002 ≠ 1): a client that waited exactly retryAfterMs must be served.
+const EPSILON = 1e-9
 
 function refill(state: BucketState | undefined, rule: RateRule, now: number): BucketState {
   if (!state) return {tokens: rule.burst, at: now}

@@ -1,15 +1,19 @@
 import {join} from 'node:path'
 
 import {createMemoryBus} from '../adapters/memory/bus.js'
+import {createMemoryDistinctLimiter} from '../adapters/memory/distinct-limiter.js'
 import {createMemoryPresenceStore} from '../adapters/memory/presence-store.js'
+import {createMemoryRateLimiter} from '../adapters/memory/rate-limiter.js'
 import {createMemoryRegistry} from '../adapters/memory/registry.js'
 import {createNatsBus} from '../adapters/nats/bus.js'
 import {createPgliteSql} from '../adapters/pglite/sql.js'
 import {createPostgresSql} from '../adapters/postgres/sql.js'
+import {createRedisDistinctLimiter} from '../adapters/redis/distinct-limiter.js'
 import {createRedisPresenceStore} from '../adapters/redis/presence-store.js'
+import {createRedisRateLimiter} from '../adapters/redis/rate-limiter.js'
 import {createRedisRegistry} from '../adapters/redis/registry.js'
 import type {Logger} from '../core/logger.js'
-import type {Bus, ConnectionRegistry, PresenceStore, Sql} from '../core/ports.js'
+import type {Bus, ConnectionRegistry, DistinctLimiter, PresenceStore, RateLimiter, Sql} from '../core/ports.js'
 
 // Picks one adapter per port: real services when a URL is given, embedded ones otherwise (only where
 // the caller allows embedded defaults, i.e. `msgr serve all`).
@@ -19,6 +23,9 @@ export interface Adapters {
   bus: Bus
   registry: ConnectionRegistry
   presence: PresenceStore
+  /** Per-user rate limits and the duplicate-content rule: shared through Redis when there is one. */
+  rateLimiter: RateLimiter
+  distinctLimiter: DistinctLimiter
   describe(): Record<string, string>
   close(): Promise<void>
 }
@@ -66,20 +73,33 @@ export async function createAdapters(options: AdapterOptions): Promise<Adapters>
       ? createRedisPresenceStore({url: options.redisUrl, namespace: options.namespace, onError: onError('redis')})
       : createMemoryPresenceStore()
     opened.push(presence)
+    const rateLimiter = options.redisUrl
+      ? createRedisRateLimiter({url: options.redisUrl, namespace: options.namespace, onError: onError('redis')})
+      : createMemoryRateLimiter()
+    opened.push(rateLimiter)
+    const distinctLimiter = options.redisUrl
+      ? createRedisDistinctLimiter({url: options.redisUrl, namespace: options.namespace, onError: onError('redis')})
+      : createMemoryDistinctLimiter()
+    opened.push(distinctLimiter)
     return {
       sql,
       bus,
       registry,
       presence,
+      rateLimiter,
+      distinctLimiter,
       describe: () => ({
         database: options.databaseUrl ? redact(options.databaseUrl) : `pglite:${options.dataDir ? join(options.dataDir, 'pg') : 'memory'}`,
         bus: options.natsUrl ? redact(options.natsUrl) : 'memory',
         registry: options.redisUrl ? redact(options.redisUrl) : 'memory',
+        rateLimiter: options.redisUrl ? redact(options.redisUrl) : 'memory',
       }),
       async close() {
         // Registry and bus first: the database outlives the last writes that need it.
         await registry.close().catch(() => {})
         await presence.close().catch(() => {})
+        await rateLimiter.close().catch(() => {})
+        await distinctLimiter.close().catch(() => {})
         await bus.close().catch(() => {})
         await sql.close().catch(() => {})
       },

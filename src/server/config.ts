@@ -3,6 +3,8 @@ import {hostname} from 'node:os'
 import {z} from 'zod'
 
 import {NODE_ID_PATTERN} from '../core/ids.js'
+import {mediaConfigSchema} from './media/config.js'
+import {rateLimitsSchema} from '../core/rate-policy.js'
 
 // One options object per node, validated once; every field has a named default.
 
@@ -57,6 +59,10 @@ export const nodeConfigSchema = z.object({
     .default({sink: 'log'}),
   /** Presence fan-out to contacts, or off (the biggest CPU cost of large chat servers). */
   presence: z.enum(['contacts', 'off']).default('contacts'),
+  /** Rate limits and the duplicate-content rule (src/core/rate-policy.ts); `--rate-limits off` disables them. */
+  rateLimits: rateLimitsSchema,
+  /** Media uploads (gateways): size limit and storage (src/server/media/config.ts). */
+  media: mediaConfigSchema.prefault({}),
   /** Tests only: every OTP is this code. */
   fixedOtp: z.string().regex(/^\d{6}$/).optional(),
 }).refine((c) => !c.roles.includes('gateway') || c.jwtSecret, {

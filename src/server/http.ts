@@ -17,6 +17,8 @@ export type HttpHandler = (ctx: HttpContext) => Promise<unknown> | unknown
 export interface Route {
   method: 'GET' | 'POST'
   path: string
+  /** Also matches every path under `path` (which then ends with "/"); the handler reads the rest from `url`. */
+  prefix?: boolean
   handler: HttpHandler
 }
 
@@ -37,8 +39,8 @@ export function createRouter(routes: readonly Route[], onError?: (error: unknown
   return async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://local')
     try {
-      const candidates = byPath.get(url.pathname)
-      if (!candidates) throw new MsgrError('not_found', `no route ${url.pathname}`)
+      const candidates = byPath.get(url.pathname) ?? routes.filter((r) => r.prefix && url.pathname.startsWith(r.path))
+      if (candidates.length === 0) throw new MsgrError('not_found', `no route ${url.pathname}`)
       const route = candidates.find((r) => r.method === req.method)
       if (!route) {
         res.setHeader('allow', candidates.map((r) => r.method).join(', '))

@@ -11,10 +11,12 @@ import {MsgrError} from '../errors.js'
 import type {Adapters} from './adapters.js'
 import type {NodeConfig} from './config.js'
 import {createFanoutPublisher} from './fanout-publisher.js'
+import {createSessionVerifier} from './gateway/access-tokens.js'
 import {authRoutes} from './gateway/auth-routes.js'
 import {createGateway, type Gateway} from './gateway/gateway.js'
 import {createPresenceService} from './gateway/presence.js'
 import {createRouter, HANDLED, HttpResult, type Route} from './http.js'
+import {createMediaService, type MediaService} from './media/service.js'
 import {createMetrics, type Metrics} from './metrics.js'
 import {createWorker, type Worker} from './worker/worker.js'
 
@@ -55,6 +57,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   if (has('worker')) worker = createWorker(config, {sql, bus, fanout, logger: logger.child({role: 'worker'}), metrics, clock})
 
   let gateway: Gateway | undefined
+  let media: MediaService | undefined
   if (has('gateway')) {
     const auth = createAuthService({
       sql,
@@ -67,25 +70,23 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
       logger,
     })
     const presence = createPresenceService({sql, registry, store: adapters.presence, fanout, clock, logger, mode: config.presence})
+    const verifyAccessToken = createSessionVerifier(auth)
     gateway = createGateway(config, {
       sql,
       bus,
       registry,
       fanout,
+      rateLimiter: adapters.rateLimiter,
+      distinctLimiter: adapters.distinctLimiter,
       presence,
-      async verifyAccessToken(token) {
-        const claims = await auth.verifyAccessToken(token)
-        const active = await auth.isSessionActive(claims.sessionId).catch(() => {
-          throw new MsgrError('unavailable', 'cannot check the session right now; retry')
-        })
-        if (!active) throw new MsgrError('unauthenticated', 'session revoked; log in again')
-        return claims
-      },
+      verifyAccessToken,
       logger: logger.child({role: 'gateway'}),
       metrics,
       clock,
     })
     routes.push(...authRoutes(auth, {devOtp: config.dev && config.sms.sink === 'dev'}))
+    media = await createMediaService(config.media, {sql, verifyAccessToken, logger: logger.child({role: 'gateway'})})
+    routes.push(...media.routes)
   }
 
   if (has('control-plane')) {
@@ -189,6 +190,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
       await gateway?.stop('shutdown')
       await worker?.stop()
       await closeServer()
+      await media?.close()
       await markNodeStopped(sql, config.nodeId).catch(() => {})
       logger.info({node: config.nodeId}, 'msgr node stopped')
     },

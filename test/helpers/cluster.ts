@@ -93,6 +93,8 @@ export async function startCluster(leg: Leg, options: ClusterOptions = {}): Prom
       nodeHeartbeatMs: 500,
       sendTimeoutMs: 8000,
       shutdownGraceMs: 2000,
+      // Suites drive traffic far above one user's budget; test/integration/rate-limits.test.ts turns them on.
+      rateLimits: {enabled: false},
       ...options.config,
     })
     return startNode(config, {adapters, logger})

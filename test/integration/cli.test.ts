@@ -81,6 +81,8 @@ describe.runIf(services)('msgr serve gateway | worker | control-plane (real serv
       MSGR_NAMESPACE: namespace,
       MSGR_PARTITIONS: '4',
       MSGR_JWT_SECRET: 'cli-test-secret-cli-test-secret-cli-test',
+      // Three senders as fast as acks come back: far above one user's send budget.
+      MSGR_RATE_LIMITS: 'off',
     }
     const migrated = await runMsgr(['db', 'migrate', '--json'], env)
     expect(migrated.code).toBe(0)

@@ -2,8 +2,6 @@ import {randomBytes} from 'node:crypto'
 import {createReadStream} from 'node:fs'
 import {mkdir, open, rename, rm, stat} from 'node:fs/promises'
 import {dirname, join} from 'node:path'
-import {Readable} from 'node:stream'
-import {pipeline} from 'node:stream/promises'
 
 import {isMediaId, type MediaObject, type MediaStore} from '../../core/media/media-store.js'
 
@@ -40,7 +38,11 @@ export async function createFsMediaStore(options: FsMediaStoreOptions): Promise<
       try {
         const file = await open(temp, 'wx', 0o640)
         try {
-          await pipeline(typeof source === 'function' ? source() : Readable.from([source]), file.createWriteStream({autoClose: false}))
+          if (typeof source === 'function') {
+            for await (const chunk of source()) await file.write(chunk as Uint8Array)
+          } else {
+            await file.write(source)
+          }
           await file.sync()
         } finally {
           await file.close()

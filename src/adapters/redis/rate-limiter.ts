@@ -65,10 +65,11 @@ elseif now > at then
   tokens = math.min(burst, tokens + (now - at) * rate / 1000)
   at = now
 end
-if tokens < cost then
-  return {0, math.max(1, math.ceil((cost - tokens) * 1000 / rate)), math.floor(tokens)}
+local epsilon = 1e-9
+if tokens + epsilon < cost then
+  return {0, math.max(1, math.ceil((cost - tokens) * 1000 / rate - epsilon)), math.floor(tokens + epsilon)}
 end
-tokens = tokens - cost
+tokens = math.max(0, tokens - cost)
 redis.call('HSET', KEYS[1], 't', tostring(tokens), 'ts', tostring(at))
 redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil((burst - tokens) * 1000 / rate)))
-return {1, 0, math.floor(tokens)}`)
+return {1, 0, math.floor(tokens + epsilon)}`)

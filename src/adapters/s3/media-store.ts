@@ -36,6 +36,8 @@ export function createS3MediaStore(options: S3MediaStoreOptions): MediaStore {
     responseChecksumValidation: 'WHEN_REQUIRED',
     requestHandler: {connectionTimeout: 5_000, requestTimeout: 60_000},
     maxAttempts: attempts,
+    // The SDK would otherwise print some warnings to the console; failures reach the caller as errors.
+    logger: {trace() {}, debug() {}, info() {}, warn() {}, error() {}},
   }
   const client = new S3Client(config)
   // A stream body cannot be replayed by the SDK's own retries: puts are retried here, reopening the source.

@@ -1,6 +1,7 @@
 import {Command, Flags} from '@oclif/core'
 
 import {nodeFlags, serviceFlags} from '../../cli/flags.js'
+import {mediaFlags} from '../../cli/media-flags.js'
 import {serve} from '../../cli/serve.js'
 
 export default class ServeAll extends Command {
@@ -10,6 +11,7 @@ Embedded defaults: PGlite in --data-dir, in-memory bus and presence. Pass --data
   static override flags = {
     ...nodeFlags,
     ...serviceFlags,
+    ...mediaFlags,
     'data-dir': Flags.string({description: 'Where the embedded database and secrets live', env: 'MSGR_DATA_DIR', default: '.msgr'}),
   }
 

@@ -1,6 +1,7 @@
 import {Command} from '@oclif/core'
 
 import {nodeFlags, serviceFlags} from '../../cli/flags.js'
+import {mediaFlags} from '../../cli/media-flags.js'
 import {serve} from '../../cli/serve.js'
 
 export default class ServeGateway extends Command {
@@ -8,7 +9,7 @@ export default class ServeGateway extends Command {
   static override examples = [
     '<%= config.bin %> serve gateway --database-url postgres://msgr@127.0.0.1/msgr --nats-url nats://127.0.0.1:4222 --redis-url redis://127.0.0.1:6379',
   ]
-  static override flags = {...nodeFlags, ...serviceFlags}
+  static override flags = {...nodeFlags, ...serviceFlags, ...mediaFlags}
 
   async run(): Promise<void> {
     const {flags} = await this.parse(ServeGateway)

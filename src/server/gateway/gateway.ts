@@ -7,7 +7,7 @@ import {WebSocketServer, type WebSocket} from 'ws'
 import {decodeJson, type Delivery, type NodeMessage} from '../../core/envelope.js'
 import {FANOUT} from '../../core/fanout.js'
 import type {Logger} from '../../core/logger.js'
-import type {Bus, Clock, ConnectionRegistry, Sql} from '../../core/ports.js'
+import type {Bus, Clock, ConnectionRegistry, DistinctLimiter, RateLimiter, Sql} from '../../core/ports.js'
 import {CLOSE, MsgrError, toWireError} from '../../errors.js'
 import {type Decoded, decodeRequest} from '../../protocol/codec.js'
 import {LIMITS} from '../../protocol/frames.js'
@@ -15,6 +15,7 @@ import type {NodeConfig} from '../config.js'
 import type {FanoutPublisher} from '../fanout-publisher.js'
 import type {Metrics} from '../metrics.js'
 import {Connection, type Identity} from './connection.js'
+import {createGatewayLimits} from './limits.js'
 import {handleOp} from './ops.js'
 import type {PresenceService} from './presence.js'
 import {createPendingSends} from './pending-sends.js'
@@ -29,6 +30,9 @@ export interface GatewayDeps {
   registry: ConnectionRegistry
   fanout: FanoutPublisher
   verifyAccessToken(token: string): Promise<Identity>
+  /** Per-user budgets and the duplicate-content rule (config.rateLimits). */
+  rateLimiter: RateLimiter
+  distinctLimiter: DistinctLimiter
   presence: PresenceService
   logger: Logger
   metrics: Metrics
@@ -59,7 +63,8 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
   const byUser = new Map<string, Set<Connection>>()
   const all = new Set<Connection>()
   const pending = createPendingSends({bus: deps.bus, partitions: config.partitions, timeoutMs: config.sendTimeoutMs})
-  const ctx = {nodeId: config.nodeId, sql: deps.sql, pending, fanout: deps.fanout, clock: deps.clock, metrics, presence: deps.presence}
+  const limits = createGatewayLimits(config.rateLimits, {...deps, nodeId: config.nodeId, limiter: deps.rateLimiter, distinct: deps.distinctLimiter})
+  const ctx = {nodeId: config.nodeId, sql: deps.sql, pending, fanout: deps.fanout, clock: deps.clock, metrics, presence: deps.presence, limits}
   let unsubscribe: (() => void) | undefined
   let heartbeat: NodeJS.Timeout | undefined
   let routeRefresh: NodeJS.Timeout | undefined
@@ -152,6 +157,7 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
     const decoded: Decoded = isBinary
       ? {ok: false, error: {code: 'invalid_request', message: 'binary frames need a binary subprotocol'}}
       : decodeRequest(data)
+    if (limits.refuseFrame(conn, decoded.ok ? decoded.request.id : decoded.re)) return
     if (!decoded.ok) {
       metrics.frameErrors.inc({code: decoded.error.code})
       conn.replyError(decoded.re, decoded.error)
@@ -172,12 +178,13 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
     )
   }
 
-  function rejectUpgrade(socket: Duplex, status: number, code: string, message: string): void {
+  function rejectUpgrade(socket: Duplex, status: number, code: string, message: string, details?: Record<string, unknown>): void {
     metrics.upgradeRejects.inc({code})
-    const body = JSON.stringify({error: {code, message}})
+    const body = JSON.stringify({error: details ? {code, message, details} : {code, message}})
+    const retryAfter = typeof details?.retryAfterMs === 'number' ? `retry-after: ${Math.ceil(details.retryAfterMs / 1000)}\r\n` : ''
     socket.end(
       `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
-        `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+        `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${retryAfter}connection: close\r\n\r\n${body}`,
     )
   }
 
@@ -206,10 +213,12 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
       const header = req.headers.authorization
       const token = header?.startsWith('Bearer ') ? header.slice(7) : url.searchParams.get('access_token')
       if (!token) return rejectUpgrade(socket, 401, 'unauthenticated', 'send Authorization: Bearer <accessToken> or ?access_token=')
-      deps.verifyAccessToken(token).then(
+      // Max connections per user: refused here with 429 and Retry-After, not closed after the upgrade.
+      const admitted = deps.verifyAccessToken(token).then((identity) => limits.admit(identity, socket).then(() => identity))
+      admitted.then(
         (identity) => wss.handleUpgrade(req, socket, head, (ws) => accept(ws, identity)),
         (error) => {
-          if (error instanceof MsgrError) return rejectUpgrade(socket, error.status, error.code, error.message)
+          if (error instanceof MsgrError) return rejectUpgrade(socket, error.status, error.code, error.message, error.details)
           logger.error({err: error}, 'upgrade authentication failed')
           rejectUpgrade(socket, 503, 'unavailable', 'cannot authenticate right now; retry')
         },

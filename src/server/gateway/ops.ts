@@ -4,15 +4,18 @@ import type {IngestEnvelope} from '../../core/envelope.js'
 import type {GroupCommand} from '../../core/group-rules.js'
 import {directConversationId, newId} from '../../core/ids.js'
 import type {ContentCommand} from '../../core/message-rules.js'
-import {hideMessages, isBlocked, listBlocks, readForForward} from '../../core/store/messages.js'
+import {hideMessages, isBlocked, listBlocks, messageVersions, readForForward} from '../../core/store/messages.js'
 import type {Clock, Sql} from '../../core/ports.js'
 import {applyReceipt, ensureDirectConversation, inbox, listMembers, syncMessages, updateMemberSettings} from '../../core/store/conversations.js'
 import {assertUsersExist, groupInfo, listJoinRequests, resolveInvite} from '../../core/store/groups.js'
+import {searchMessages} from '../../core/store/search.js'
 import {MsgrError} from '../../errors.js'
 import {type GroupCommandResult, LIMITS, type OpArgs, type Request} from '../../protocol/frames.js'
 import type {FanoutPublisher} from '../fanout-publisher.js'
+import {attachMedia} from '../media/attach.js'
 import type {Metrics} from '../metrics.js'
 import type {Identity} from './connection.js'
+import type {GatewayLimits} from './limits.js'
 import type {PendingSends} from './pending-sends.js'
 import type {PresenceService} from './presence.js'
 
@@ -27,9 +30,12 @@ export interface OpContext {
   pending: PendingSends
   fanout: FanoutPublisher
   clock: Clock
+  /** Rate limits (src/core/rate-policy.ts): the user's budget per op, and the duplicate-content rule. */
+  limits: Pick<GatewayLimits, 'beforeOp' | 'beforeSend'>
 }
 
 export async function handleOp(ctx: OpContext, who: Identity, request: Request, connId = ''): Promise<object> {
+  await ctx.limits.beforeOp(who, request.op)
   switch (request.op) {
     case 'ping':
       return {}
@@ -44,6 +50,8 @@ export async function handleOp(ctx: OpContext, who: Identity, request: Request, 
       return syncMessages(ctx.sql, who.userId, request.args.conversation, request.args.after, request.args.limit)
     case 'inbox':
       return inbox(ctx.sql, who.userId, request.args.after)
+    case 'search':
+      return searchMessages(ctx.sql, who.userId, request.args)
     case 'receipt':
       return receipt(ctx, who, request.args)
     case 'conv.settings':
@@ -77,6 +85,7 @@ export async function handleOp(ctx: OpContext, who: Identity, request: Request, 
     case 'group.approve':
     case 'group.deny': {
       const type = request.op.slice('group.'.length) as 'promote' | 'demote' | 'ban' | 'unban' | 'approve' | 'deny'
+      await assertUsersExist(ctx.sql, [request.args.member])
       return command(ctx, who, request.args.conversation, {type, member: request.args.member})
     }
     case 'group.invite.create':
@@ -96,6 +105,8 @@ export async function handleOp(ctx: OpContext, who: Identity, request: Request, 
       return entry(ctx, who, request.args.conversation, {type: 'message.delete', target: request.args.seq})
     case 'forward':
       return forward(ctx, who, request.args)
+    case 'versions':
+      return messageVersions(ctx.sql, who.userId, request.args.conversation, request.args.seq)
     case 'typing':
       await ctx.presence.typing(who, connId, request.args.conversation, request.args.state)
       return {}
@@ -126,6 +137,8 @@ function assertBodySize(body: unknown): void {
 
 async function send(ctx: OpContext, who: Identity, args: Omit<OpArgs<'send'>, 'body'> & {body: unknown}, meta?: Record<string, unknown>): Promise<object> {
   assertBodySize(args.body)
+  await ctx.limits.beforeSend(who, args.conversation, args.kind, args.body)
+  const body = await attachMedia(ctx.sql, who.userId, args)
   const envelope: IngestEnvelope = {
     v: 1,
     conv: args.conversation,
@@ -133,7 +146,7 @@ async function send(ctx: OpContext, who: Identity, args: Omit<OpArgs<'send'>, 'b
     senderDevice: who.deviceId,
     clientMsgId: args.clientMsgId,
     kind: args.kind,
-    body: args.body,
+    body,
     gw: ctx.nodeId,
     at: ctx.clock.now(),
   }
