@@ -20,7 +20,7 @@ export interface GroupSize {
   members: number
   /** Group messages to send end to end... */
   messages: number
-  /** ...and to publish per round and side in the transport comparison (cheap: no worker, no send budget)... */
+  /** ...and to publish per round and side in the transport comparison (cheap: no worker, no database)... */
   transportMessages: number
   /** ...or stop after this long, whichever comes first. */
   maxMs: number
@@ -29,10 +29,7 @@ export interface GroupSize {
 export interface GroupBenchOptions {
   sizes: readonly GroupSize[]
   gateways: number
-  /**
-   * Members that take turns sending (users 0..senders-1, spread over both gateways). Enough of them that
-   * each stays inside the default per-user send budget (burst 40) for the message counts above.
-   */
+  /** Members that take turns sending (users 0..senders-1, spread over both gateways). */
   senders: number
   /** Group messages in flight at once; one leaves the window when every member has it (closed loop). */
   inFlight: number

@@ -54,7 +54,7 @@ export async function benchMedia(options: {objectBytes?: number; rounds?: number
       dev: true,
       jwtSecret: 'bench-secret-bench-secret-bench-secret!',
       sms: {sink: 'dev'},
-      media: {dir: join(dir, 'media'), maxBytes: objectBytes + 1024, spoolDir: join(dir, 'spool')},
+      media: {dir: join(dir, 'media'), maxBytes: objectBytes + 1024},
     }),
     {adapters, logger},
   )
@@ -62,8 +62,13 @@ export async function benchMedia(options: {objectBytes?: number; rounds?: number
   try {
     const {accessToken} = await loginWithDevOtp(node.url, '+15550009999', {name: 'bench', platform: 'bench'})
     const auth = {authorization: `Bearer ${accessToken}`}
-    // Distinct bytes for every upload, so neither side can skip work for a repeat.
-    const object = () => Buffer.concat([PNG_HEAD, randomBytes(objectBytes - PNG_HEAD.length)])
+    // Distinct bytes for every upload (a counter after the header), so neither side can skip work for a repeat.
+    const base = Buffer.concat([PNG_HEAD, randomBytes(objectBytes - PNG_HEAD.length)])
+    let uploads = 0
+    const object = () => {
+      base.writeUInt32BE(uploads++, PNG_HEAD.length)
+      return base
+    }
     const post = async (url: string, headers: Record<string, string>) => {
       const res = await fetch(url, {method: 'POST', headers: {...headers, 'content-type': 'image/png'}, body: object()})
       if (res.status !== 201) throw new Error(`${url} answered ${res.status}: ${await res.text()}`)
@@ -89,7 +94,7 @@ export async function benchMedia(options: {objectBytes?: number; rounds?: number
       columns: ['path', 'bare MiB/s', 'msgr MiB/s', 'ratio'],
       rows: runs.map((r) => [r.path, r.baselineMiBps.toFixed(1), r.subjectMiBps.toFixed(1), fmtRatio(r.ratio)]),
       notes: [
-        'upload: msgr checks the limit, sniffs, hashes, spools, stores (fsync + rename) and writes two rows; bare streams to a file, fsyncs, renames.',
+        'upload: msgr checks the token, the limit and the type, hashes, spools next to the store, fsyncs and renames into place, writes two rows; bare streams to a file, fsyncs, renames.',
         'download: msgr checks the token and access, then streams the stored file; bare streams the same-sized file.',
         `median of ${rounds} alternating rounds of ${perRound} objects per side; client is fetch in the same process.`,
       ],

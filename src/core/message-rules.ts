@@ -58,6 +58,7 @@ export function applyContentCommand(
     if (!state || state.group?.deleted) throw new MsgrError('not_found', 'no such conversation')
     const role = state.members.get(actor)
     if (!role) throw new MsgrError('forbidden', 'not a member of this conversation')
+    if (state.blocked?.has(actor) && cmd.type !== 'message.delete') throw new MsgrError('forbidden', 'you cannot message this user')
     if (!target || cmd.target > state.lastSeq) throw new MsgrError('not_found', 'no such message')
     if (target.deleted) throw new MsgrError('not_found', 'the message was deleted')
     if (!CONTENT_KINDS.has(target.kind)) throw new MsgrError('invalid_request', `a ${target.kind} entry cannot be reacted to, edited or deleted`)

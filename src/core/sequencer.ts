@@ -153,9 +153,14 @@ export function planBatch(input: PlanInput): BatchPlan {
       outcomes.push(refusal(key, new MsgrError('forbidden', 'not a member of this conversation')))
       continue
     }
-    if (state.blocked?.has(env.sender)) {
-      outcomes.push(refusal(key, new MsgrError('forbidden', 'you cannot message this user')))
-      continue
+    if (state.blocked?.size) {
+      const other = [...state.members.keys()].find((u) => u !== env.sender)
+      const blocked = state.blocked.has(env.sender)
+      if (blocked || (other !== undefined && state.blocked.has(other))) {
+        const why = blocked ? 'you cannot message this user' : 'you blocked this user: unblock them to send'
+        outcomes.push(refusal(key, new MsgrError('forbidden', why)))
+        continue
+      }
     }
     if (env.replyTo !== undefined && env.replyTo > state.lastSeq) {
       outcomes.push(refusal(key, new MsgrError('invalid_request', 'replyTo must be an earlier seq')))

@@ -1,5 +1,6 @@
 import {createHash} from 'node:crypto'
-import {mkdtemp, rm} from 'node:fs/promises'
+import {mkdtemp, readdir, rm} from 'node:fs/promises'
+import {request} from 'node:http'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -7,7 +8,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {MsgrClient} from '../../src/client/client.js'
 import type {MessageEvent} from '../../src/protocol/frames.js'
-import {LEGS, legAvailable, startCluster, type TestCluster, type TestUser} from '../helpers/cluster.js'
+import {LEGS, legAvailable, startCluster, type TestCluster, type TestUser, waitFor} from '../helpers/cluster.js'
 import {exe, jpeg, pdf, png} from '../helpers/media-fixtures.js'
 
 // Media through the real HTTP API and real WebSocket clients, on both adapter sets: uploads checked by
@@ -99,6 +100,21 @@ describe.each(LEGS)('media on %s adapters', (leg) => {
       // Exactly at the limit is fine.
       const atLimit = Buffer.concat([png('edge'), Buffer.alloc(MAX_BYTES - png('edge').length)])
       expect((await uploaded(a, atLimit, 'image/png')).size).toBe(MAX_BYTES)
+      // Refused or stored, no upload leaves a spool file behind.
+      expect(await readdir(join(dir, 'tmp'))).toEqual([])
+    })
+
+    it('cleans up after a client that goes away mid-upload', async () => {
+      const a = await cluster.login()
+      const {hostname, port} = new URL(cluster.gateways[0]!.url)
+      const req = request({host: hostname, port, method: 'POST', path: '/v1/media', headers: {authorization: `Bearer ${a.accessToken}`, 'content-length': 40_000}})
+      req.on('error', () => {})
+      req.write(png('half'))
+      req.write(Buffer.alloc(10_000))
+      await waitFor(async () => (await readdir(join(dir, 'tmp'))).length === 1)
+      req.destroy()
+      await waitFor(async () => (await readdir(join(dir, 'tmp'))).length === 0)
+      expect((await uploaded(a, png('after the abort'), 'image/png')).contentType).toBe('image/png')
     })
 
     it('needs a valid access token and a non-empty body', async () => {
@@ -202,8 +218,24 @@ describe.each(LEGS)('media on %s adapters', (leg) => {
       await waitMessage(cb, conversation, sent.seq)
       const c = await cluster.login()
       const {conversation: other} = await cb.request('conv.direct', {with: c.userId})
-      await cb.request('send', {conversation: other, clientMsgId: 'fwd', kind: 'file', body: {media: doc.id, caption: 'from a'}})
+      expect((await download(c, doc.id)).status).toBe(403)
+      await cb.request('send', {conversation: other, clientMsgId: 'pass-on', kind: 'file', body: {media: doc.id, caption: 'from a'}})
       expect((await download(c, doc.id)).status).toBe(200)
+    })
+
+    it('lets members of the conversation a media message is forwarded to download it', async () => {
+      const {a, ca, cb, conversation, b} = await pair(cluster)
+      const media = await uploaded(a, png('forwarded'), 'image/png')
+      const sent = await ca.request('send', {conversation, clientMsgId: 'to-fwd', kind: 'image', body: {media: media.id}})
+      await waitMessage(cb, conversation, sent.seq)
+      const d = await cluster.login()
+      const {conversation: other} = await cb.request('conv.direct', {with: d.userId})
+      expect((await download(d, media.id)).status).toBe(403)
+      await cb.request('forward', {conversation: other, clientMsgId: 'fwd-1', from: {conversation, seq: sent.seq}})
+      const res = await download(d, media.id)
+      expect(res.status).toBe(200)
+      expect(Buffer.from(await res.arrayBuffer()).equals(png('forwarded'))).toBe(true)
+      expect((await download(b, media.id)).status).toBe(200)
     })
   })
 })

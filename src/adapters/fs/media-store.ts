@@ -34,14 +34,16 @@ export async function createFsMediaStore(options: FsMediaStoreOptions): Promise<
     async put(id, source, info) {
       const target = pathOf(id)
       if ((await sizeOf(id)) === info.size) return
+      // A staged file on the same filesystem is renamed into place: the bytes are not written twice.
+      if (!(source instanceof Uint8Array) && (await moveInto(source.path, target, info.size))) return
       const temp = join(tmp, `${id}.${randomBytes(6).toString('hex')}`)
       try {
         const file = await open(temp, 'wx', 0o640)
         try {
-          if (typeof source === 'function') {
-            for await (const chunk of source()) await file.write(chunk as Uint8Array)
-          } else {
+          if (source instanceof Uint8Array) {
             await file.write(source)
+          } else {
+            for await (const chunk of createReadStream(source.path)) await file.write(chunk as Buffer)
           }
           await file.sync()
         } finally {
@@ -69,6 +71,27 @@ export async function createFsMediaStore(options: FsMediaStoreOptions): Promise<
     describe: () => `fs:${dir}`,
     async close() {},
   }
+}
+
+/** Moves a finished file to `target` durably; false when they are on different filesystems. */
+async function moveInto(path: string, target: string, size: number): Promise<boolean> {
+  const file = await open(path, 'r')
+  try {
+    const {size: actual} = await file.stat()
+    if (actual !== size) throw new Error(`staged media ${path} has ${actual} bytes, expected ${size}`)
+    await file.sync()
+  } finally {
+    await file.close()
+  }
+  await mkdir(dirname(target), {recursive: true})
+  try {
+    await rename(path, target)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EXDEV') return false
+    throw error
+  }
+  await syncDir(dirname(target))
+  return true
 }
 
 /** Makes a rename durable (best effort: not every platform can fsync a directory). */

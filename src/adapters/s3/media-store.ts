@@ -1,4 +1,5 @@
 import {GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client, type S3ClientConfig} from '@aws-sdk/client-s3'
+import {createReadStream} from 'node:fs'
 import type {Readable} from 'node:stream'
 
 import {isMediaId, type MediaStore} from '../../core/media/media-store.js'
@@ -40,7 +41,7 @@ export function createS3MediaStore(options: S3MediaStoreOptions): MediaStore {
     logger: {trace() {}, debug() {}, info() {}, warn() {}, error() {}},
   }
   const client = new S3Client(config)
-  // A stream body cannot be replayed by the SDK's own retries: puts are retried here, reopening the source.
+  // A stream body cannot be replayed by the SDK's own retries: puts are retried here, reopening the file.
   const putClient = new S3Client({...config, maxAttempts: 1})
   const keyOf = (id: string) => {
     if (!isMediaId(id)) throw new Error(`not a media id: ${id}`)
@@ -57,7 +58,8 @@ export function createS3MediaStore(options: S3MediaStoreOptions): MediaStore {
             new PutObjectCommand({
               Bucket: options.bucket,
               Key: key,
-              Body: typeof source === 'function' ? source() : source,
+              // A fresh stream for every attempt.
+              Body: source instanceof Uint8Array ? source : createReadStream(source.path),
               ContentLength: info.size,
               ContentType: info.contentType,
             }),

@@ -15,8 +15,11 @@ export interface MediaStore {
   close(): Promise<void>
 }
 
-/** The bytes, or a function that opens them afresh (a store may call it again to retry). */
-export type MediaSource = Uint8Array | (() => Readable)
+/**
+ * The bytes, or a staged file holding them. A store may move a staged file into place instead of
+ * copying it (the caller removes whatever is left afterwards), or read it more than once to retry.
+ */
+export type MediaSource = Uint8Array | {path: string}
 
 export interface MediaObject {
   body: Readable

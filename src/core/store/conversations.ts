@@ -49,7 +49,8 @@ export async function syncMessages(
     `SELECT m.conversation_id, m.seq, m.id, m.sender_id, m.sender_device, m.client_msg_id, m.kind, m.body, m.reply_to, m.created_at,
             m.meta, m.edited_at, m.deleted_at, m.version, h.seq IS NOT NULL AS hidden
        FROM messages m
-       LEFT JOIN hidden_messages h ON h.user_id = $4 AND h.conversation_id = m.conversation_id AND h.seq = m.seq
+       LEFT JOIN hidden_messages h ON h.user_id = $4 AND h.conversation_id = m.conversation_id
+             AND h.seq = CASE WHEN m.kind = 'edit' THEN (m.body ->> 'target')::bigint ELSE m.seq END
       WHERE m.conversation_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3`,
     [conversation, after, limit + 1, user],
   )

@@ -286,6 +286,12 @@ async function applyEffects(tx: SqlTx, effects: readonly PlannedEffect[]): Promi
         // Deleted for everyone: the seq stays, the content and its history go.
         await tx.query(`UPDATE messages SET body = 'null'::jsonb, meta = NULL, deleted_at = now() WHERE conversation_id = $1 AND seq = $2`, [conv, effect.target])
         await tx.query(`DELETE FROM message_versions WHERE conversation_id = $1 AND seq = $2`, [conv, effect.target])
+        // The edit entries that carried its later texts lose them too.
+        await tx.query(
+          `UPDATE messages SET body = jsonb_build_object('target', $2::bigint, 'version', body -> 'version', 'redacted', true)
+            WHERE conversation_id = $1 AND kind = 'edit' AND body ->> 'target' = $2::text`,
+          [conv, effect.target],
+        )
         await tx.query(`DELETE FROM message_reactions WHERE conversation_id = $1 AND seq = $2`, [conv, effect.target])
         break
       case 'block.add':

@@ -18,8 +18,6 @@ export const PRESENCE_TIMING = {
   /** Repeated typing=true from one connection is forwarded at most this often. */
   typingRefreshMs: 3000,
   typingExpiresMs: 6000,
-  /** Cached member lists (typing). */
-  cacheMs: 30_000,
   /** Cached contact lists (presence): a new contact is heard from within this long. */
   contactsCacheMs: 10_000,
 } as const
@@ -52,7 +50,6 @@ export function createPresenceService(deps: PresenceDeps): PresenceService {
   const trailing = new Map<string, NodeJS.Timeout>()
   const offlineTimers = new Map<string, NodeJS.Timeout>()
   const contactsCache = new Map<string, {users: string[]; until: number}>()
-  const memberCache = new Map<string, {members: string[]; until: number}>()
   const typingSent = new Map<string, number>()
 
   async function online(user: string): Promise<boolean> {
@@ -75,7 +72,10 @@ export function createPresenceService(deps: PresenceDeps): PresenceService {
       `SELECT DISTINCT o.user_id FROM members m
          JOIN conversations c ON c.id = m.conversation_id AND c.kind = 'direct'
          JOIN members o ON o.conversation_id = m.conversation_id AND o.user_id <> m.user_id
-        WHERE m.user_id = $1 LIMIT 5000`,
+        WHERE m.user_id = $1
+          AND NOT EXISTS (SELECT 1 FROM blocks b WHERE (b.blocker_id = m.user_id AND b.blocked_id = o.user_id)
+                                                  OR (b.blocker_id = o.user_id AND b.blocked_id = m.user_id))
+        LIMIT 5000`,
       [user],
     )
     const users = rows.map((r) => r.user_id)
@@ -103,13 +103,12 @@ export function createPresenceService(deps: PresenceDeps): PresenceService {
     trailing.set(user, setTimeout(run, wait).unref())
   }
 
-  async function members(conversation: string): Promise<string[]> {
-    const cached = memberCache.get(conversation)
-    if (cached && cached.until > clock.now()) return cached.members
-    const list = await listMembers(sql, conversation)
-    if (memberCache.size > 10_000) memberCache.clear()
-    memberCache.set(conversation, {members: list, until: clock.now() + PRESENCE_TIMING.cacheMs})
-    return list
+  /** Those of `users` who have not blocked `user`. */
+  async function notBlocking(users: string[], user: string): Promise<string[]> {
+    if (users.length === 0) return users
+    const {rows} = await sql.query<{blocker_id: string}>('SELECT blocker_id FROM blocks WHERE blocked_id = $1 AND blocker_id = ANY($2::uuid[])', [user, users])
+    const blockers = new Set(rows.map((r) => r.blocker_id))
+    return blockers.size === 0 ? users : users.filter((u) => !blockers.has(u))
   }
 
   return {
@@ -141,7 +140,8 @@ export function createPresenceService(deps: PresenceDeps): PresenceService {
       // Only people the viewer shares a conversation with: presence is not a public directory.
       const {rows} = await sql.query<{user_id: string}>(
         `SELECT DISTINCT o.user_id FROM members m JOIN members o ON o.conversation_id = m.conversation_id
-          WHERE m.user_id = $1 AND o.user_id = ANY($2::uuid[])`,
+          WHERE m.user_id = $1 AND o.user_id = ANY($2::uuid[])
+            AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = o.user_id AND b.blocked_id = m.user_id)`,
         [viewer, users],
       )
       const visible = rows.map((r) => r.user_id)
@@ -156,9 +156,10 @@ export function createPresenceService(deps: PresenceDeps): PresenceService {
       await assertMember(sql, conversation, who.userId)
       if (state) typingSent.set(key, clock.now())
       else typingSent.delete(key)
-      const all = await members(conversation)
+      // Fresh membership (a removed member must hear nothing), minus anyone who blocked the typist.
+      const all = await listMembers(sql, conversation)
       if (all.length > LIMITS.receiptFanoutMembers) return // typing in a crowd is noise
-      const others = all.filter((u) => u !== who.userId)
+      const others = await notBlocking(all.filter((u) => u !== who.userId), who.userId)
       await fanout.publish([
         {
           recipients: others,

@@ -1,5 +1,5 @@
-import {createReadStream} from 'node:fs'
 import {tmpdir} from 'node:os'
+import {join} from 'node:path'
 import {pipeline} from 'node:stream/promises'
 
 import {createFsMediaStore} from '../../adapters/fs/media-store.js'
@@ -36,7 +36,8 @@ export async function createMediaService(config: MediaConfig, deps: MediaDeps): 
   const log = deps.logger.child({component: 'media'})
   if (store) log.info({store: store.describe(), maxBytes: config.maxBytes}, 'media storage ready')
   else log.warn('no media storage: uploads and downloads answer 503 (set --media-dir or --s3-bucket)')
-  const spoolDir = config.spoolDir ?? tmpdir()
+  // Next to a media directory, a checked upload is renamed into place rather than copied.
+  const spoolDir = config.spoolDir ?? (config.dir ? join(config.dir, 'tmp') : tmpdir())
 
   const authenticate = async ({req, url}: HttpContext, allowQuery: boolean): Promise<Identity> => {
     const token = bearerToken(req.headers.authorization, allowQuery ? url : undefined)
@@ -72,7 +73,7 @@ export async function createMediaService(config: MediaConfig, deps: MediaDeps): 
         }
         const info = {contentType: received.sniffed, size: received.size}
         await guarded(async () => {
-          if (!(await target.has(received.id))) await target.put(received.id, () => createReadStream(received.file), info)
+          if (!(await target.has(received.id))) await target.put(received.id, {path: received.file}, info)
         })
         const stored = await recordUpload(deps.sql, {id: received.id, ...info, user: who.userId})
         return new HttpResult(201, {id: received.id, contentType: stored.contentType, size: stored.size})

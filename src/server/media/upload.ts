@@ -45,6 +45,7 @@ export async function receiveUpload(req: IncomingMessage, limits: UploadLimits):
       let writing = Promise.resolve()
       const stop = (error?: Error) => {
         req.off('data', onData).off('end', onEnd).off('error', onError).off('aborted', onAborted)
+        req.on('error', () => {}) // a late error of a body we stopped reading is of no interest
         if (error) {
           req.pause()
           reject(error)
@@ -63,8 +64,9 @@ export async function receiveUpload(req: IncomingMessage, limits: UploadLimits):
       }
       // 'end' can come while the last chunk is still being written.
       const onEnd = () => void writing.then(() => stop())
-      const onError = (error: Error) => stop(error)
+      // The client went away mid-body (the socket's error or the request's 'aborted', whichever comes first).
       const onAborted = () => stop(new MsgrError('invalid_request', 'the upload was cut off before its end'))
+      const onError = onAborted
       req.on('data', onData).on('end', onEnd).on('error', onError).on('aborted', onAborted)
     })
   } catch (error) {
