@@ -21,6 +21,18 @@ export interface NodeRecord {
   ageMs: number
   alive: boolean
   stats: Record<string, unknown>
+  drain: DrainRequest | null
+}
+
+/** What an operator asked of a draining node. */
+export interface DrainRequest {
+  requestedAt: string
+  /** Connections still open then are closed at once; partitions are handed back at once anyway. */
+  deadlineAt: string
+  /** Skip the graceful phase: close everything now. */
+  force: boolean
+  /** Shown to clients in the reconnect event. */
+  reason: string
 }
 
 export async function registerNode(sql: Sql, info: NodeInfo): Promise<void> {
@@ -28,13 +40,18 @@ export async function registerNode(sql: Sql, info: NodeInfo): Promise<void> {
     `INSERT INTO nodes (id, role, address, version, state, started_at, heartbeat_at)
      VALUES ($1, $2, $3, $4, 'active', now(), now())
      ON CONFLICT (id) DO UPDATE SET role = EXCLUDED.role, address = EXCLUDED.address, version = EXCLUDED.version,
-       state = 'active', started_at = now(), heartbeat_at = now()`,
+       state = 'active', drain = NULL, started_at = now(), heartbeat_at = now()`,
     [info.id, info.roles.join(','), info.address, info.version],
   )
 }
 
-export async function heartbeatNode(sql: Sql, id: string, stats: Record<string, unknown>): Promise<void> {
-  await sql.query(`UPDATE nodes SET heartbeat_at = now(), stats = $2::jsonb WHERE id = $1`, [id, JSON.stringify(stats)])
+/** Heartbeat; returns the node's state and drain request as the control plane sees them. */
+export async function heartbeatNode(sql: Sql, id: string, stats: Record<string, unknown>): Promise<{state: NodeRecord['state']; drain: DrainRequest | null} | undefined> {
+  const {rows} = await sql.query<{state: NodeRecord['state']; drain: DrainRequest | null}>(
+    `UPDATE nodes SET heartbeat_at = now(), stats = $2::jsonb WHERE id = $1 RETURNING state, drain`,
+    [id, JSON.stringify(stats)],
+  )
+  return rows[0]
 }
 
 export async function markNodeStopped(sql: Sql, id: string): Promise<void> {
@@ -52,9 +69,10 @@ export async function listNodes(sql: Sql, livenessMs: number): Promise<NodeRecor
     heartbeat_at: Date
     age_ms: number
     stats: Record<string, unknown>
+    drain: DrainRequest | null
   }>(
     `SELECT id, role, address, version, state, started_at, heartbeat_at,
-            (extract(epoch FROM (now() - heartbeat_at)) * 1000)::bigint AS age_ms, stats
+            (extract(epoch FROM (now() - heartbeat_at)) * 1000)::bigint AS age_ms, stats, drain
        FROM nodes ORDER BY role, id`,
   )
   return rows.map((r) => ({
@@ -68,7 +86,28 @@ export async function listNodes(sql: Sql, livenessMs: number): Promise<NodeRecor
     ageMs: r.age_ms,
     alive: r.state !== 'stopped' && r.age_ms <= livenessMs,
     stats: r.stats,
+    drain: r.drain,
   }))
+}
+
+/** Cordons a node: routing skips it at once, and the node drains itself on its next heartbeat. */
+export async function requestDrain(sql: Sql, id: string, drain: DrainRequest): Promise<boolean> {
+  const {rowCount} = await sql.query(`UPDATE nodes SET state = 'draining', drain = $2::jsonb WHERE id = $1 AND state <> 'stopped'`, [
+    id,
+    JSON.stringify(drain),
+  ])
+  return rowCount > 0
+}
+
+export async function cancelDrain(sql: Sql, id: string): Promise<boolean> {
+  const {rowCount} = await sql.query(`UPDATE nodes SET state = 'active', drain = NULL WHERE id = $1 AND state = 'draining'`, [id])
+  return rowCount > 0
+}
+
+/** This node's own record: how a node learns that it was asked to drain. */
+export async function readOwnState(sql: Sql, id: string): Promise<{state: NodeRecord['state']; drain: DrainRequest | null} | undefined> {
+  const {rows} = await sql.query<{state: NodeRecord['state']; drain: DrainRequest | null}>('SELECT state, drain FROM nodes WHERE id = $1', [id])
+  return rows[0]
 }
 
 /** Ids of live, active workers: the candidates for partition ownership. */

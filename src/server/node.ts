@@ -6,7 +6,8 @@ import {createDevSmsSink, createLogSmsSink, createWebhookSmsSink, type SmsSink} 
 import type {Logger} from '../core/logger.js'
 import {type Clock, systemClock} from '../core/ports.js'
 import {listLeases} from '../control-plane/leases.js'
-import {heartbeatNode, listNodes, markNodeStopped, registerNode} from '../control-plane/node-registry.js'
+import {chooseGateway} from '../control-plane/gateway-routing.js'
+import {type DrainRequest, heartbeatNode, listNodes, markNodeStopped, registerNode} from '../control-plane/node-registry.js'
 import {MsgrError} from '../errors.js'
 import type {Adapters} from './adapters.js'
 import type {NodeConfig} from './config.js'
@@ -100,7 +101,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   const checks = () => ({
     database: dbHealthy,
     bus: bus.healthy(),
-    accepting: !stopping && !(gateway?.draining() ?? false),
+    accepting: !stopping && !draining && !(gateway?.draining() ?? false),
   })
   routes.push(
     {method: 'GET', path: '/healthz', handler: () => ({status: 'ok', node: config.nodeId, roles: config.roles})},
@@ -150,18 +151,49 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   gateway?.start()
   await worker?.start()
 
+  // Operator drain: the control plane marks this node 'draining'; the node sees it on its heartbeat,
+  // stops taking connections, moves its clients and hands its partitions back, and reports `drained`.
+  let draining: DrainRequest | undefined
+  const startDrain = async (request: DrainRequest) => {
+    draining = request
+    logger.info({drain: request}, 'draining')
+    worker?.setDraining(true)
+    if (!gateway) return
+    const others = (await listNodes(sql, Math.max(config.nodeHeartbeatMs * 3, 1500))).filter((n) => n.id !== config.nodeId)
+    const target = (user: string) => {
+      const choice = chooseGateway(others, user)
+      return choice ? `ws://${choice.address}/v1/ws` : undefined
+    }
+    await gateway.drain({deadlineAt: Date.parse(request.deadlineAt), force: request.force, reason: request.reason}, target)
+  }
+  const stopDrain = () => {
+    draining = undefined
+    logger.info('drain cancelled; taking traffic again')
+    worker?.setDraining(false)
+    gateway?.undrain()
+  }
+
   const beat = async () => {
     try {
-      await heartbeatNode(sql, config.nodeId, {
-        connections: gateway?.connectionCount() ?? 0,
-        partitions: worker?.ownedPartitions().length ?? 0,
+      const connections = gateway?.connectionCount() ?? 0
+      const partitions = worker?.ownedPartitions().length ?? 0
+      const own = await heartbeatNode(sql, config.nodeId, {
+        connections,
+        partitions,
         queued: worker?.stats().queued ?? 0,
         stored: worker?.stats().stored ?? 0,
         rssBytes: process.memoryUsage.rss(),
         cpu: process.cpuUsage(),
         uptimeSec: Math.round(process.uptime()),
+        draining: draining !== undefined,
+        drained: draining !== undefined && connections === 0 && partitions === 0,
       })
       dbHealthy = true
+      if (own?.state === 'draining' && own.drain && !draining) {
+        startDrain(own.drain).catch((error) => logger.error({err: error}, 'drain failed'))
+      } else if (own?.state === 'active' && draining) {
+        stopDrain()
+      }
     } catch (error) {
       dbHealthy = false
       logger.warn({err: error}, 'node heartbeat failed')

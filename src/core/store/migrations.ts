@@ -275,4 +275,12 @@ CREATE FUNCTION msgr_search_text(kind text, body jsonb) RETURNS text
 CREATE INDEX messages_search_idx ON messages USING gin (to_tsvector('simple', msgr_search_text(kind, body)));
 `,
   },
+  {
+    version: 4,
+    name: 'drain',
+    sql: `
+-- A drain requested by an operator: the node reads it on its next heartbeat and carries it out.
+ALTER TABLE nodes ADD COLUMN drain jsonb;
+`,
+  },
 ]

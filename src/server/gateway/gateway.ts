@@ -16,6 +16,7 @@ import type {FanoutPublisher} from '../fanout-publisher.js'
 import type {Metrics} from '../metrics.js'
 import {Connection, type Identity} from './connection.js'
 import {createGatewayLimits} from './limits.js'
+import {type DrainHandle, type DrainOrder, startDrain} from './drainer.js'
 import {handleOp} from './ops.js'
 import type {PresenceService} from './presence.js'
 import {createPendingSends} from './pending-sends.js'
@@ -46,6 +47,10 @@ export interface Gateway {
   stop(reason?: string): Promise<void>
   /** Drops every socket at once, as a crash would (fault tests). */
   abort(): void
+  /** Cordons the gateway and moves its clients elsewhere by `order.deadlineAt` (operator drain). */
+  drain(order: DrainOrder, target: (userId: string) => string | undefined): Promise<void>
+  /** Cancels a drain: the gateway takes new connections again. */
+  undrain(): void
   connectionCount(): number
   draining(): boolean
 }
@@ -69,6 +74,7 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
   let heartbeat: NodeJS.Timeout | undefined
   let routeRefresh: NodeJS.Timeout | undefined
   let isDraining = false
+  let drainHandle: DrainHandle | undefined
   let dispatching: Promise<void> = Promise.resolve()
 
   function onNodeMessage(data: Uint8Array): void {
@@ -241,6 +247,19 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
       unsubscribe?.()
       deps.presence.stop()
       await new Promise<void>((resolve) => wss.close(() => resolve()))
+    },
+
+    async drain(order, target) {
+      isDraining = true
+      drainHandle?.cancel()
+      drainHandle = startDrain(() => [...all], order, {clock: deps.clock, target})
+      await drainHandle.done
+    },
+
+    undrain() {
+      drainHandle?.cancel()
+      drainHandle = undefined
+      isDraining = false
     },
 
     abort() {

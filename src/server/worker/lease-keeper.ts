@@ -15,6 +15,8 @@ export interface LeaseKeeper {
   /** Stops renewing without releasing (crash simulation): leases lapse after their TTL. */
   abandon(): Promise<void>
   held(): number[]
+  /** Draining: want no partitions, hand back what is held on the next round. */
+  setDraining(draining: boolean): void
 }
 
 export interface LeaseKeeperDeps {
@@ -29,13 +31,14 @@ export function createLeaseKeeper(config: NodeConfig, deps: LeaseKeeperDeps): Le
   let timer: NodeJS.Timeout | undefined
   let running: Promise<void> | undefined
   let active = true
+  let draining = false
   const interval = Math.max(250, Math.floor(config.leaseTtlMs / 3))
   const livenessMs = Math.max(config.nodeHeartbeatMs * 3, 1500)
 
   async function tick(): Promise<void> {
     const workers = new Set(await liveWorkers(deps.sql, livenessMs))
     workers.add(config.nodeId)
-    const mine = assignPartitions([...workers].sort(), config.partitions).get(config.nodeId) ?? []
+    const mine = draining ? [] : (assignPartitions([...workers].sort(), config.partitions).get(config.nodeId) ?? [])
     const wanted = new Set(mine)
     // Hand back what is no longer ours before the new owner can take it.
     const giveUp = [...held].filter((p) => !wanted.has(p))
@@ -94,5 +97,13 @@ export function createLeaseKeeper(config: NodeConfig, deps: LeaseKeeperDeps): Le
       held.clear()
     },
     held: () => [...held].sort((a, b) => a - b),
+    setDraining(value) {
+      draining = value
+      // Act now rather than at the next round: the other workers are waiting for these partitions.
+      if (active && !running) {
+        clearTimeout(timer)
+        loop()
+      }
+    },
   }
 }

@@ -30,6 +30,7 @@ export interface Worker {
   /** Simulates a crash (tests): drops everything in hand without acking or answering. */
   crash(): Promise<void>
   ownedPartitions(): number[]
+  setDraining(draining: boolean): void
   stats(): {partitions: number; queued: number; stored: number}
 }
 
@@ -183,6 +184,7 @@ export function createWorker(config: NodeConfig, deps: WorkerDeps): Worker {
       for (const consumer of consumers.values()) await consumer.stop()
       consumers.clear()
     },
+    setDraining: (draining) => leases?.setDraining(draining),
     ownedPartitions: () => [...consumers.keys()].sort((a, b) => a - b),
     stats: () => ({partitions: consumers.size, queued: queue.length, stored}),
   }

@@ -1,0 +1,176 @@
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {MsgrClient, RequestError} from '../../src/client/client.js'
+import {requestDrain} from '../../src/control-plane/node-registry.js'
+import type {MessageView, ServerEvent} from '../../src/protocol/frames.js'
+import {LEGS, legAvailable, sleep, startCluster, type TestCluster, type TestUser, waitFor} from '../helpers/cluster.js'
+
+// Zero-loss drain: a gateway holding many clients is drained while they send; every client follows its
+// `reconnect` event to another gateway, nothing acknowledged is lost, and every conversation keeps one
+// gapless order. A drained worker hands its partitions to another without loss.
+
+const available = Object.fromEntries(await Promise.all(LEGS.map(async (leg) => [leg, await legAvailable(leg)] as const)))
+const CLIENTS = Number(process.env.MSGR_DRAIN_CLIENTS ?? 2000)
+const SENDERS = 100
+
+/** A client that follows reconnect events and retries unanswered sends with the same clientMsgId. */
+class FollowingClient {
+  conn!: MsgrClient
+  gateway = ''
+  moves = 0
+  private switching: Promise<void> | undefined
+
+  constructor(
+    readonly user: TestUser,
+    private readonly urls: string[],
+  ) {}
+
+  async connect(url: string): Promise<void> {
+    const conn = await MsgrClient.connect(url, this.user.accessToken, {requestTimeoutMs: 15_000})
+    await conn.waitForEvent((e) => e.ev === 'hello')
+    this.conn = conn
+    this.gateway = url
+    conn.on('event', (event: ServerEvent) => {
+      if (event.ev === 'reconnect') this.follow(event.url, event.after ?? 0)
+    })
+    conn.on('close', () => this.follow(undefined, 50))
+  }
+
+  private follow(url: string | undefined, after: number): void {
+    if (this.switching) return
+    const next = url ? `http://${new URL(url).host}` : this.urls.find((u) => u !== this.gateway)!
+    this.switching = sleep(after)
+      .then(async () => {
+        const old = this.conn
+        await this.connect(next)
+        this.moves++
+        await old.close().catch(() => {})
+      })
+      .finally(() => {
+        this.switching = undefined
+      })
+  }
+
+  async send(conversation: string, clientMsgId: string, body: string): Promise<number> {
+    for (;;) {
+      await this.switching
+      try {
+        return (await this.conn.request('send', {conversation, clientMsgId, kind: 'text', body})).seq
+      } catch (error) {
+        if (!(error instanceof RequestError) || !['timeout', 'unavailable', 'client_timeout'].includes(error.code)) throw error
+        await sleep(50)
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.switching?.catch(() => {})
+    await this.conn.close().catch(() => {})
+  }
+}
+
+describe.each(LEGS)('drain on %s adapters', (leg) => {
+  describe.runIf(available[leg])('zero loss', () => {
+    let cluster: TestCluster
+    const clients: FollowingClient[] = []
+
+    beforeAll(async () => {
+      cluster = await startCluster(leg, {gateways: 2, workers: 2, config: {nodeHeartbeatMs: 300}})
+    }, 180_000)
+    afterAll(async () => {
+      await Promise.all(clients.map((c) => c.close()))
+      await cluster?.stop()
+    })
+
+    it(`moves ${CLIENTS} clients off a drained gateway while they send, losing nothing`, async () => {
+      const urls = cluster.gateways.map((g) => g.url)
+      const users: TestUser[] = []
+      for (let i = 0; i < CLIENTS; i += 50) {
+        users.push(...(await Promise.all(Array.from({length: Math.min(50, CLIENTS - i)}, () => cluster.login()))))
+      }
+      for (let i = 0; i < users.length; i += 100) {
+        const batch = users.slice(i, i + 100).map((u) => new FollowingClient(u, urls))
+        await Promise.all(batch.map((c) => c.connect(urls[0]!)))
+        clients.push(...batch)
+      }
+      expect(cluster.gateways[0]!.gateway!.connectionCount()).toBe(CLIENTS)
+
+      // Senders talk to partners; each pair is one direct conversation.
+      const pairs = Array.from({length: SENDERS}, (_, i) => ({from: clients[2 * i]!, to: clients[2 * i + 1]!, conversation: ''}))
+      for (const p of pairs) p.conversation = (await p.from.conn.request('conv.direct', {with: p.to.user.userId})).conversation
+      const acked = new Map<string, Map<string, number>>()
+      let stop = false
+      const loops = pairs.map(async (p, s) => {
+        const mine = new Map<string, number>()
+        acked.set(p.conversation, mine)
+        for (let n = 0; !stop; n++) {
+          mine.set(`d${s}-${n}`, await p.from.send(p.conversation, `d${s}-${n}`, `${s}:${n}`))
+          await sleep(20)
+        }
+      })
+      await sleep(500)
+
+      const deadlineMs = 6000
+      const started = Date.now()
+      await requestDrain(cluster.adaptersOf(cluster.gateways[0]!).sql, cluster.gateways[0]!.config.nodeId, {
+        requestedAt: new Date().toISOString(),
+        deadlineAt: new Date(Date.now() + deadlineMs).toISOString(),
+        force: false,
+        reason: 'test drain',
+      })
+      await waitFor(() => cluster.gateways[0]!.gateway!.connectionCount() === 0, deadlineMs + 15_000, 50)
+      const drainedInMs = Date.now() - started
+      expect((await fetch(`${urls[0]}/readyz`)).status).toBe(503)
+      await waitFor(() => clients.every((c) => c.gateway === urls[1]), 15_000)
+      await sleep(500)
+      stop = true
+      await Promise.all(loops)
+
+      let total = 0
+      for (const p of pairs) {
+        const history: MessageView[] = []
+        for (;;) {
+          const page = await p.to.conn.request('sync', {conversation: p.conversation, after: history.at(-1)?.seq ?? 0, limit: 500})
+          history.push(...page.messages)
+          if (!page.hasMore) break
+        }
+        expect(history.map((m) => m.seq)).toEqual(Array.from({length: history.length}, (_, i) => i + 1))
+        const stored = new Map(history.map((m) => [m.clientMsgId, m.seq]))
+        for (const [id, seq] of acked.get(p.conversation)!) expect(stored.get(id)).toBe(seq)
+        expect(history.length).toBe(acked.get(p.conversation)!.size)
+        total += history.length
+      }
+      console.info(`[${leg}] drain: ${CLIENTS} clients moved in ${drainedInMs} ms (deadline ${deadlineMs} ms), ${total} messages acked and stored, 0 lost`)
+    }, 240_000)
+
+    it('hands a drained worker’s partitions to the other worker without loss', async () => {
+      const [w0, w1] = cluster.workers
+      const before = w0!.worker!.ownedPartitions().length
+      expect(before).toBeGreaterThan(0)
+      const a = clients[0]!
+      const b = clients[1]!
+      const {conversation} = await a.conn.request('conv.direct', {with: b.user.userId})
+      const acked = new Map<string, number>()
+      let stop = false
+      const loop = (async () => {
+        for (let n = 0; !stop; n++) acked.set(`w${n}`, await a.send(conversation, `w${n}`, `w${n}`))
+      })()
+      await sleep(300)
+      await requestDrain(cluster.adaptersOf(w0!).sql, w0!.config.nodeId, {
+        requestedAt: new Date().toISOString(),
+        deadlineAt: new Date(Date.now() + 5000).toISOString(),
+        force: false,
+        reason: 'test drain',
+      })
+      await waitFor(() => w0!.worker!.ownedPartitions().length === 0, 20_000)
+      await waitFor(() => w1!.worker!.ownedPartitions().length === cluster.workers[1]!.config.partitions, 20_000)
+      await sleep(500)
+      stop = true
+      await loop
+      const {messages} = await b.conn.request('sync', {conversation, after: 0, limit: 500})
+      expect(messages.map((m) => m.seq)).toEqual(Array.from({length: messages.length}, (_, i) => i + 1))
+      for (const [id, seq] of acked) expect(messages.find((m) => m.clientMsgId === id)?.seq).toBe(seq)
+      expect(messages.length).toBe(acked.size)
+    }, 60_000)
+  })
+})
