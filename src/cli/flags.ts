@@ -28,5 +28,6 @@ export const nodeFlags = {
   presence: Flags.string({description: 'Presence fan-out: contacts (direct-conversation peers) or off', env: 'MSGR_PRESENCE', options: ['contacts', 'off'], default: 'contacts'}),
   'rate-limits': Flags.string({description: 'Rate limits (frames per connection, sends and group changes per user, duplicate content to many conversations, max connections per user): on or off', env: 'MSGR_RATE_LIMITS', options: ['on', 'off'], default: 'on'}),
   'max-connections-per-user': Flags.integer({description: 'Open WebSocket connections one user may hold (more are refused with 429)', env: 'MSGR_MAX_CONNECTIONS_PER_USER', default: RATE_LIMIT_DEFAULTS.maxConnectionsPerUser, min: 1}),
+  'admin-token': Flags.string({description: 'Bearer token the control plane requires on /v1/admin/* (16+ characters; msgr node/partition/status send it)', env: 'MSGR_ADMIN_TOKEN'}),
   'send-timeout': Flags.integer({description: 'ms a send waits for its durable ack before answering "timeout"', env: 'MSGR_SEND_TIMEOUT_MS', default: DEFAULTS.sendTimeoutMs, min: 100}),
 }

@@ -26,6 +26,7 @@ export interface ServeFlags extends MediaFlagValues {
   'sms-sink'?: string
   'sms-webhook-url'?: string
   'send-timeout': number
+  'admin-token'?: string
   'rate-limits': string
   'max-connections-per-user': number
   presence: string
@@ -52,6 +53,7 @@ export async function serve(roles: Role[], flags: ServeFlags, options: {embedded
     partitions: flags.partitions,
     jwtSecret: jwtSecret(flags, dataDir, logger),
     sendTimeoutMs: flags['send-timeout'],
+    adminToken: flags['admin-token'] || undefined,
     media: mediaConfigFromFlags(flags, dataDir),
     rateLimits: {enabled: flags['rate-limits'] !== 'off', maxConnectionsPerUser: flags['max-connections-per-user']},
     presence: flags.presence as 'contacts' | 'off',

@@ -39,6 +39,8 @@ export class MsgrClient extends EventEmitter<{event: [ServerEvent]; close: [numb
   ) {
     super()
     ws.on('message', (data: Buffer) => this.onFrame(data.toString('utf8')))
+    // A reset connection surfaces as 'close' (which fails what is waiting); the error itself adds nothing.
+    ws.on('error', () => {})
     ws.on('close', (code, reason) => {
       this.closeCode = code
       for (const [id, w] of this.waiting) {
@@ -64,7 +66,7 @@ export class MsgrClient extends EventEmitter<{event: [ServerEvent]; close: [numb
           reject(new RequestError(error ?? {code: 'unavailable', message: `upgrade refused with ${res.statusCode}`}))
         })
       })
-      ws.once('error', reject)
+      ws.on('error', reject) // a second error after the first must not go unhandled
     })
   }
 

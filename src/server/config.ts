@@ -63,6 +63,8 @@ export const nodeConfigSchema = z.object({
   rateLimits: rateLimitsSchema,
   /** Media uploads (gateways): size limit and storage (src/server/media/config.ts). */
   media: mediaConfigSchema.prefault({}),
+  /** Bearer token the control plane's /v1/admin/* routes require (none: open, for a trusted network only). */
+  adminToken: z.string().min(16, 'the admin token must be at least 16 characters (set MSGR_ADMIN_TOKEN)').optional(),
   /** Tests only: every OTP is this code. */
   fixedOtp: z.string().regex(/^\d{6}$/).optional(),
 }).refine((c) => !c.roles.includes('gateway') || c.jwtSecret, {

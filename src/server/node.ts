@@ -5,7 +5,7 @@ import {createAuthService} from '../core/auth/auth-service.js'
 import {createDevSmsSink, createLogSmsSink, createWebhookSmsSink, type SmsSink} from '../core/auth/sms.js'
 import type {Logger} from '../core/logger.js'
 import {type Clock, systemClock} from '../core/ports.js'
-import {listLeases} from '../control-plane/leases.js'
+import {adminRoutes} from '../control-plane/admin-api.js'
 import {chooseGateway} from '../control-plane/gateway-routing.js'
 import {type DrainRequest, heartbeatNode, listNodes, markNodeStopped, registerNode} from '../control-plane/node-registry.js'
 import {MsgrError} from '../errors.js'
@@ -91,11 +91,9 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   }
 
   if (has('control-plane')) {
-    const liveness = Math.max(config.nodeHeartbeatMs * 3, 1500)
-    routes.push(
-      {method: 'GET', path: '/v1/admin/nodes', handler: async () => ({nodes: await listNodes(sql, liveness)})},
-      {method: 'GET', path: '/v1/admin/partitions', handler: async () => ({partitions: await listLeases(sql)})},
-    )
+    const livenessMs = Math.max(config.nodeHeartbeatMs * 3, 1500)
+    routes.push(...adminRoutes(sql, {livenessMs, adminToken: config.adminToken, partitions: config.partitions, clock}))
+    if (!config.adminToken) logger.warn('no --admin-token: the admin API (/v1/admin/*) is open to anyone who can reach this port')
   }
 
   const checks = () => ({

@@ -18,6 +18,7 @@ class FollowingClient {
   conn!: MsgrClient
   gateway = ''
   moves = 0
+  private closed = false
   private switching: Promise<void> | undefined
 
   constructor(
@@ -33,16 +34,28 @@ class FollowingClient {
     conn.on('event', (event: ServerEvent) => {
       if (event.ev === 'reconnect') this.follow(event.url, event.after ?? 0)
     })
-    conn.on('close', () => this.follow(undefined, 50))
+    conn.on('close', () => {
+      if (this.conn === conn) this.follow(undefined, 50)
+    })
   }
 
   private follow(url: string | undefined, after: number): void {
-    if (this.switching) return
+    if (this.switching || this.closed) return
     const next = url ? `http://${new URL(url).host}` : this.urls.find((u) => u !== this.gateway)!
     this.switching = sleep(after)
       .then(async () => {
         const old = this.conn
-        await this.connect(next)
+        // The target may be refusing (draining too): try every gateway in turn until one takes us.
+        for (let attempt = 0; ; attempt++) {
+          const url = attempt === 0 ? next : this.urls[attempt % this.urls.length]!
+          try {
+            await this.connect(url)
+            break
+          } catch (error) {
+            if (attempt > 20) throw error
+            await sleep(100)
+          }
+        }
         this.moves++
         await old.close().catch(() => {})
       })
@@ -64,6 +77,7 @@ class FollowingClient {
   }
 
   async close(): Promise<void> {
+    this.closed = true
     await this.switching?.catch(() => {})
     await this.conn.close().catch(() => {})
   }
@@ -147,8 +161,9 @@ describe.each(LEGS)('drain on %s adapters', (leg) => {
       const [w0, w1] = cluster.workers
       const before = w0!.worker!.ownedPartitions().length
       expect(before).toBeGreaterThan(0)
-      const a = clients[0]!
-      const b = clients[1]!
+      // Two clients that were not senders above, so their conversation starts empty.
+      const a = clients.at(-1)!
+      const b = clients.at(-2)!
       const {conversation} = await a.conn.request('conv.direct', {with: b.user.userId})
       const acked = new Map<string, number>()
       let stop = false
@@ -167,7 +182,12 @@ describe.each(LEGS)('drain on %s adapters', (leg) => {
       await sleep(500)
       stop = true
       await loop
-      const {messages} = await b.conn.request('sync', {conversation, after: 0, limit: 500})
+      const messages: MessageView[] = []
+      for (;;) {
+        const page = await b.conn.request('sync', {conversation, after: messages.at(-1)?.seq ?? 0, limit: 500})
+        messages.push(...page.messages)
+        if (!page.hasMore) break
+      }
       expect(messages.map((m) => m.seq)).toEqual(Array.from({length: messages.length}, (_, i) => i + 1))
       for (const [id, seq] of acked) expect(messages.find((m) => m.clientMsgId === id)?.seq).toBe(seq)
       expect(messages.length).toBe(acked.size)
