@@ -93,7 +93,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   if (has('control-plane')) {
     const livenessMs = Math.max(config.nodeHeartbeatMs * 3, 1500)
     routes.push(...adminRoutes(sql, {livenessMs, adminToken: config.adminToken, partitions: config.partitions, clock}))
-    if (!config.adminToken) logger.warn('no --admin-token: the admin API (/v1/admin/*) is open to anyone who can reach this port')
+    if (!config.adminToken && !config.dev) logger.warn('no --admin-token: the admin API (/v1/admin/*) is open to anyone who can reach this port')
   }
 
   const checks = () => ({

@@ -101,6 +101,13 @@ describe.each(LEGS)('rich messaging on %s adapters', (leg) => {
       const edited = history[0]!
       expect(edited).toMatchObject({body: {text: 'hello!', mentions: [b.id]}, edited: true, version: 3, clientMsgId: 'm1', sender: a.id})
       expect(Date.parse(edited.editedAt!)).toBeGreaterThanOrEqual(Date.parse(edited.ts))
+      // The history keeps every version, oldest first, for any member.
+      const {versions} = await b.c.request('versions', {conversation, seq: 1})
+      expect(versions.map((v) => [v.version, v.body])).toEqual([
+        [1, 'helo'],
+        [2, 'hello'],
+        [3, {text: 'hello!', mentions: [b.id]}],
+      ])
       // Edit entries themselves are not content: they cannot be edited, reacted to or forwarded.
       await expectCode(a.c.request('edit', {conversation, seq: 2, body: 'x'}), 'invalid_request')
       await expectCode(a.c.request('edit', {conversation, seq: 42, body: 'x'}), 'not_found')
