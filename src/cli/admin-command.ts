@@ -24,4 +24,10 @@ export abstract class AdminCommand extends Command {
     if (this.jsonEnabled() && process.exitCode === undefined) process.exitCode = mapped.exitCode ?? mapped.oclif?.exit ?? 1
     return super.catch(mapped)
   }
+
+  /** `{"error": {"code", "message", "exit"}}`: the API's error shape, without oclif's parser internals. */
+  protected override toErrorJson(error: unknown): {error: {code?: string; message: string; exit: number}} {
+    const e = error as Errors.CLIError & {code?: string}
+    return {error: {...(e.code ? {code: e.code} : {}), message: e.message ?? String(error), exit: Number(process.exitCode ?? 1)}}
+  }
 }

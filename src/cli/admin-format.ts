@@ -134,7 +134,7 @@ export function drainPlanText(plan: DrainPlan): string {
     `Dry run: drain of ${plan.node} (${plan.roles.join(', ')}; ${plan.state}); nothing was changed.`,
     `  deadline    ${formatDuration((Date.parse(plan.drain.deadlineAt) - Date.parse(plan.drain.requestedAt)) / 1000)}${plan.drain.force ? ' (forced: connections closed at once)' : ''}`,
     `  reason      ${plan.drain.reason}`,
-    `  clients     ${plan.connections} would be asked to reconnect${plan.gatewayTargets.length > 0 ? ` to ${plan.gatewayTargets.join(', ')}` : ''}`,
+    `  clients     ${clientsLine(plan)}`,
     `  partitions  ${plan.partitions.length === 0 ? 'none held' : `${plan.partitions.length} would move`}`,
     ...[...moves].map(([to, ps]) => `    → ${to}: ${ranges(ps)}`),
     ...plan.warnings.map((w) => `  warning: ${w}`),
@@ -164,6 +164,13 @@ export function drainResultText(result: DrainResult): string {
     case 'lost':
       return `node ${result.node.id} stopped heartbeating during the drain (last ${formatDuration(result.node.ageMs / 1000)} ago)`
   }
+}
+
+function clientsLine(plan: DrainPlan): string {
+  if (!plan.roles.includes('gateway')) return 'none (not a gateway)'
+  if (plan.connections === 0) return 'none connected'
+  const targets = plan.gatewayTargets.length > 0 ? ` to ${plan.gatewayTargets.join(', ')}` : ''
+  return `${plan.connections} would be asked to reconnect${targets}`
 }
 
 /** 0-3, 7, 9-11 */

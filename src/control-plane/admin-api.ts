@@ -5,7 +5,8 @@ import {z} from 'zod'
 import {type Clock, type Sql, systemClock} from '../core/ports.js'
 import {MsgrError} from '../errors.js'
 import {type HttpContext, type Route, readJson} from '../server/http.js'
-import {type ClusterStatus, clusterStatus, type DrainPlan, type PartitionView, partitionViews, planDrain} from './cluster-status.js'
+import {type CanaryReport, type StatusWithCanary, withCanary} from './canary-status.js'
+import {clusterStatus, type DrainPlan, type PartitionView, partitionViews, planDrain} from './cluster-status.js'
 import {chooseGateway} from './gateway-routing.js'
 import {listLeases} from './leases.js'
 import {cancelDrain, type DrainRequest, listNodes, type NodeRecord, requestDrain} from './node-registry.js'
@@ -21,6 +22,8 @@ export interface AdminApiOptions {
   /** Partitions the cluster is configured for. */
   partitions: number
   clock?: Clock
+  /** The canary as this control plane sees it (src/control-plane/canary.ts); part of the status when given. */
+  canary?: () => Promise<CanaryReport>
 }
 
 export interface NodesResponse {
@@ -33,7 +36,8 @@ export interface NodeResponse {
 export interface PartitionsResponse {
   partitions: PartitionView[]
 }
-export type StatusResponse = ClusterStatus
+export type StatusResponse = StatusWithCanary
+export type CanaryResponse = CanaryReport
 export interface DrainResponse {
   node: NodeRecord
   drain: DrainRequest
@@ -123,7 +127,13 @@ export function adminRoutes(sql: Sql, options: AdminApiOptions): Route[] {
     admin('GET', '/v1/admin/partitions', async (): Promise<PartitionsResponse> => ({
       partitions: partitionViews(await listLeases(sql), await nodes(), clock.now()),
     })),
-    admin('GET', '/v1/admin/status', async (): Promise<StatusResponse> => clusterStatus(await nodes(), await listLeases(sql), options.partitions, clock.now())),
+    admin('GET', '/v1/admin/status', async (): Promise<StatusResponse> =>
+      withCanary(clusterStatus(await nodes(), await listLeases(sql), options.partitions, clock.now()), await options.canary?.()),
+    ),
+    admin('GET', '/v1/admin/canary', async (): Promise<CanaryResponse> => {
+      if (!options.canary) throw new MsgrError('not_found', 'this control plane runs no canary')
+      return options.canary()
+    }),
     {
       method: 'GET',
       path: '/v1/connect',

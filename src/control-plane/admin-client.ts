@@ -134,7 +134,7 @@ export const DRAIN_GRACE_MS = 10_000
 const MAX_CONSECUTIVE_FAILURES = 3
 
 /** Polls the node until it reports `drained`, stops, is undrained, dies, or the deadline plus grace passes. */
-export async function watchDrain(client: AdminClient, nodeId: string, drain: DrainRequest, options: WatchOptions = {}): Promise<Extract<DrainResult, {elapsedSec: number}>> {
+export async function watchDrain(client: Pick<AdminClient, 'node'>, nodeId: string, drain: DrainRequest, options: WatchOptions = {}): Promise<Extract<DrainResult, {elapsedSec: number}>> {
   const now = options.now ?? Date.now
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)))
   const started = now()

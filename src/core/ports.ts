@@ -134,6 +134,19 @@ export interface DistinctLimiter {
   close(): Promise<void>
 }
 
+/**
+ * Leadership among replicas of one role: at most one leader at a time, except for the moment between a
+ * leader's connection dying and the leader noticing (it steps down as soon as it does).
+ */
+export interface LeaderElection {
+  readonly kind: 'postgres' | 'memory'
+  isLeader(): boolean
+  /** Called with the new state on every change; returns the unsubscribe function. */
+  onChange(cb: (leader: boolean) => void): () => void
+  /** Steps down (releasing the lock) and stops campaigning. */
+  close(): Promise<void>
+}
+
 export interface Clock {
   now(): number
 }

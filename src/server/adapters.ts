@@ -2,18 +2,20 @@ import {join} from 'node:path'
 
 import {createMemoryBus} from '../adapters/memory/bus.js'
 import {createMemoryDistinctLimiter} from '../adapters/memory/distinct-limiter.js'
+import {createMemoryLeaderGroup} from '../adapters/memory/leader.js'
 import {createMemoryPresenceStore} from '../adapters/memory/presence-store.js'
 import {createMemoryRateLimiter} from '../adapters/memory/rate-limiter.js'
 import {createMemoryRegistry} from '../adapters/memory/registry.js'
 import {createNatsBus} from '../adapters/nats/bus.js'
 import {createPgliteSql} from '../adapters/pglite/sql.js'
+import {createPostgresLeaderElection} from '../adapters/postgres/leader.js'
 import {createPostgresSql} from '../adapters/postgres/sql.js'
 import {createRedisDistinctLimiter} from '../adapters/redis/distinct-limiter.js'
 import {createRedisPresenceStore} from '../adapters/redis/presence-store.js'
 import {createRedisRateLimiter} from '../adapters/redis/rate-limiter.js'
 import {createRedisRegistry} from '../adapters/redis/registry.js'
 import type {Logger} from '../core/logger.js'
-import type {Bus, ConnectionRegistry, DistinctLimiter, PresenceStore, RateLimiter, Sql} from '../core/ports.js'
+import type {Bus, ConnectionRegistry, DistinctLimiter, LeaderElection, PresenceStore, RateLimiter, Sql} from '../core/ports.js'
 
 // Picks one adapter per port: real services when a URL is given, embedded ones otherwise (only where
 // the caller allows embedded defaults, i.e. `msgr serve all`).
@@ -26,6 +28,8 @@ export interface Adapters {
   /** Per-user rate limits and the duplicate-content rule: shared through Redis when there is one. */
   rateLimiter: RateLimiter
   distinctLimiter: DistinctLimiter
+  /** Campaigns for control-plane leadership: an advisory lock on its own Postgres connection, or first in line in this process. */
+  leaderElection(candidate: string): LeaderElection
   describe(): Record<string, string>
   close(): Promise<void>
 }
@@ -81,6 +85,8 @@ export async function createAdapters(options: AdapterOptions): Promise<Adapters>
       ? createRedisDistinctLimiter({url: options.redisUrl, namespace: options.namespace, onError: onError('redis')})
       : createMemoryDistinctLimiter()
     opened.push(distinctLimiter)
+    const leaders = createMemoryLeaderGroup()
+    const elections = new Set<LeaderElection>()
     return {
       sql,
       bus,
@@ -88,6 +94,13 @@ export async function createAdapters(options: AdapterOptions): Promise<Adapters>
       presence,
       rateLimiter,
       distinctLimiter,
+      leaderElection(candidate) {
+        const election = options.databaseUrl
+          ? createPostgresLeaderElection({url: options.databaseUrl, applicationName: `msgr-leader:${candidate}`, onError: onError('leader election')})
+          : leaders.campaign(candidate)
+        elections.add(election)
+        return election
+      },
       describe: () => ({
         database: options.databaseUrl ? redact(options.databaseUrl) : `pglite:${options.dataDir ? join(options.dataDir, 'pg') : 'memory'}`,
         bus: options.natsUrl ? redact(options.natsUrl) : 'memory',
@@ -96,6 +109,7 @@ export async function createAdapters(options: AdapterOptions): Promise<Adapters>
       }),
       async close() {
         // Registry and bus first: the database outlives the last writes that need it.
+        for (const election of elections) await election.close().catch(() => {})
         await registry.close().catch(() => {})
         await presence.close().catch(() => {})
         await rateLimiter.close().catch(() => {})

@@ -2,6 +2,7 @@ import {hostname} from 'node:os'
 
 import {z} from 'zod'
 
+import {canaryConfigSchema} from '../control-plane/canary-config.js'
 import {NODE_ID_PATTERN} from '../core/ids.js'
 import {mediaConfigSchema} from './media/config.js'
 import {rateLimitsSchema} from '../core/rate-policy.js'
@@ -65,6 +66,8 @@ export const nodeConfigSchema = z.object({
   media: mediaConfigSchema.prefault({}),
   /** Bearer token the control plane's /v1/admin/* routes require (none: open, for a trusted network only). */
   adminToken: z.string().min(16, 'the admin token must be at least 16 characters (set MSGR_ADMIN_TOKEN)').optional(),
+  /** The end-to-end canary the control-plane leader runs (src/control-plane/canary-config.ts); needs jwtSecret. */
+  canary: canaryConfigSchema.prefault({}),
   /** Tests only: every OTP is this code. */
   fixedOtp: z.string().regex(/^\d{6}$/).optional(),
 }).refine((c) => !c.roles.includes('gateway') || c.jwtSecret, {

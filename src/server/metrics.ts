@@ -28,6 +28,9 @@ export function createMetrics(labels: {node: string}) {
     partitionsOwned: new Gauge({name: 'msgr_worker_partitions_owned', help: 'Partitions leased by this worker', registers: r}),
     fanouts: new Counter({name: 'msgr_fanouts_total', help: 'Events fanned out, by strategy (direct < 10 recipients, batched ≤ 250, staged above)', labelNames: ['strategy'], registers: r}),
     busMessages: new Counter({name: 'msgr_bus_node_messages_total', help: 'Node mailbox messages published', registers: r}),
+    canaryAckSeconds: new Histogram({name: 'msgr_canary_ack_seconds', help: 'Canary send to ack (control-plane leader)', buckets: LATENCY_BUCKETS, registers: r}),
+    canaryDeliverySeconds: new Histogram({name: 'msgr_canary_delivery_seconds', help: 'Canary send to delivery at its second device (control-plane leader)', buckets: LATENCY_BUCKETS, registers: r}),
+    canaryFailures: new Counter({name: 'msgr_canary_failures_total', help: 'Failed canary probes, by stage (gateway, auth, connect, send, deliver)', labelNames: ['stage'], registers: r}),
     rateLimited: new Counter({name: 'msgr_rate_limited_total', help: 'Requests and upgrades refused by a rate limit, by scope (frames, send, group_admin, duplicate_content, max_connections)', labelNames: ['scope'], registers: r}),
   }
 }

@@ -11,6 +11,7 @@ import {type DrainRequest, heartbeatNode, listNodes, markNodeStopped, registerNo
 import {MsgrError} from '../errors.js'
 import type {Adapters} from './adapters.js'
 import type {NodeConfig} from './config.js'
+import {type ControlPlaneRole, startControlPlaneRole} from './control-plane-role.js'
 import {createFanoutPublisher} from './fanout-publisher.js'
 import {createSessionVerifier} from './gateway/access-tokens.js'
 import {authRoutes} from './gateway/auth-routes.js'
@@ -31,6 +32,8 @@ export interface RunningNode {
   metrics: Metrics
   gateway?: Gateway
   worker?: Worker
+  /** Control-plane nodes: leadership among the control-plane replicas and the canary. */
+  controlPlane?: ControlPlaneRole
   /** Graceful stop: clients told to reconnect, batches finished, leases released. */
   stop(): Promise<void>
   /** Abrupt stop for fault tests: nothing finished, nothing released. */
@@ -90,9 +93,11 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
     routes.push(...media.routes)
   }
 
+  let controlPlane: ControlPlaneRole | undefined
   if (has('control-plane')) {
     const livenessMs = Math.max(config.nodeHeartbeatMs * 3, 1500)
-    routes.push(...adminRoutes(sql, {livenessMs, adminToken: config.adminToken, partitions: config.partitions, clock}))
+    controlPlane = startControlPlaneRole(config, {adapters, metrics, logger: logger.child({role: 'control-plane'}), livenessMs, clock})
+    routes.push(...adminRoutes(sql, {livenessMs, adminToken: config.adminToken, partitions: config.partitions, clock, canary: controlPlane.canary.report}))
     if (!config.adminToken && !config.dev) logger.warn('no --admin-token: the admin API (/v1/admin/*) is open to anyone who can reach this port')
   }
 
@@ -100,6 +105,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
     database: dbHealthy,
     bus: bus.healthy(),
     accepting: !stopping && !draining && !(gateway?.draining() ?? false),
+    ...controlPlane?.readyChecks(),
   })
   routes.push(
     {method: 'GET', path: '/healthz', handler: () => ({status: 'ok', node: config.nodeId, roles: config.roles})},
@@ -111,7 +117,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
         const ready = Object.values(c).every(Boolean)
         // Without the registry, sends and reads still work and clients catch up by sync: degraded, not down.
         const degraded = registry.healthy() ? [] : ['registry']
-        return new HttpResult(ready ? 200 : 503, {status: ready ? 'ready' : 'not_ready', node: config.nodeId, checks: {...c, registry: degraded.length === 0}, degraded})
+        return new HttpResult(ready ? 200 : 503, {status: ready ? 'ready' : 'not_ready', node: config.nodeId, ...controlPlane?.readyInfo(), checks: {...c, registry: degraded.length === 0}, degraded})
       },
     },
     {
@@ -185,9 +191,11 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
         uptimeSec: Math.round(process.uptime()),
         draining: draining !== undefined,
         drained: draining !== undefined && connections === 0 && partitions === 0,
+        ...controlPlane?.stats(),
       })
       dbHealthy = true
-      if (own?.state === 'draining' && own.drain && !draining) {
+      // A new request (drain → undrain → drain within one heartbeat) replaces the one in progress.
+      if (own?.state === 'draining' && own.drain && own.drain.requestedAt !== draining?.requestedAt) {
         startDrain(own.drain).catch((error) => logger.error({err: error}, 'drain failed'))
       } else if (own?.state === 'active' && draining) {
         stopDrain()
@@ -213,10 +221,12 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
     metrics,
     gateway,
     worker,
+    controlPlane,
     async stop() {
       if (stopping) return
       stopping = true
       clearInterval(heartbeat)
+      await controlPlane?.close()
       await gateway?.stop('shutdown')
       await worker?.stop()
       await closeServer()
@@ -227,6 +237,8 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
     async crash() {
       stopping = true
       clearInterval(heartbeat)
+      // The process is gone: so is its leader connection, and with it the lock.
+      await controlPlane?.close()
       gateway?.abort()
       await worker?.crash()
       await closeServer()
