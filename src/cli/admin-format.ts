@@ -1,8 +1,10 @@
-import type {ClusterStatus, DrainPlan, PartitionView} from '../control-plane/cluster-status.js'
+import type {StatusWithCanary} from '../control-plane/canary-status.js'
+import type {DrainPlan, PartitionView} from '../control-plane/cluster-status.js'
 import {statNumber} from '../control-plane/cluster-status.js'
 import type {DrainProgress, DrainResult} from '../control-plane/admin-client.js'
 import type {NodeResponse} from '../control-plane/admin-api.js'
 import type {NodeRecord} from '../control-plane/node-registry.js'
+import {canaryLine, leaderOf} from './canary-format.js'
 import {formatDuration} from './duration.js'
 
 // Human output of the operator commands (the --json output is the API's own shape).
@@ -65,7 +67,8 @@ export function nodesTable(nodes: readonly NodeRecord[]): string {
   const alive = nodes.filter((n) => n.alive)
   const conns = alive.reduce((sum, n) => sum + statNumber(n, 'connections'), 0)
   const parts = alive.reduce((sum, n) => sum + statNumber(n, 'partitions'), 0)
-  const footer = `${nodes.length} ${nodes.length === 1 ? 'node' : 'nodes'}, ${alive.length} alive, ${conns} connections, ${parts} partitions owned`
+  const leader = leaderOf(nodes)
+  const footer = `${nodes.length} ${nodes.length === 1 ? 'node' : 'nodes'}, ${alive.length} alive, ${conns} connections, ${parts} partitions owned${leader ? `; control-plane leader ${leader}` : ''}`
   return `${renderTable(['ID', 'ROLE', 'STATE', 'ALIVE', 'CONNS', 'PARTS', 'CPU', 'MEM', 'UPTIME', 'VERSION'], rows)}\n\n${footer}`
 }
 
@@ -86,6 +89,7 @@ export function nodeDetails({node, leases}: NodeResponse): string {
     ['Stored', String(statNumber(node, 'stored'))],
     ['CPU', cpu === undefined ? '-' : `${cpu.toFixed(1)}s`],
     ['Memory', formatBytes(statNumber(node, 'rssBytes'))],
+    ...(typeof node.stats?.leader === 'boolean' ? [['Leader', node.stats.leader ? 'yes (runs the canary)' : 'no'] as [string, string]] : []),
   ]
   if (node.drain) {
     lines.push(
@@ -108,7 +112,7 @@ export function partitionsTable(partitions: readonly PartitionView[], now: numbe
   return `${renderTable(['PARTITION', 'OWNER', 'EPOCH', 'STATUS', 'EXPIRES'], rows)}\n\n${footer}`
 }
 
-export function statusText(status: ClusterStatus): string {
+export function statusText(status: StatusWithCanary): string {
   const roles = Object.entries(status.nodes.byRole)
     .map(([role, n]) => `${n} ${role}`)
     .join(', ')
@@ -124,6 +128,7 @@ export function statusText(status: ClusterStatus): string {
     ['Gateways', `${status.gateways.active} active, ${status.gateways.connections} connections`],
     ['Problems', status.problems.length === 0 ? 'none' : status.problems.join('; ')],
     ...(status.warnings.length > 0 ? [['Warnings', status.warnings.join('; ')] as [string, string]] : []),
+    ...(status.canary ? [['Canary', canaryLine(status.canary)] as [string, string]] : []),
   ])
 }
 

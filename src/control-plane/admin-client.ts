@@ -9,6 +9,7 @@ import type {
   PartitionsResponse,
   StatusResponse,
   UndrainResponse,
+  CanaryResponse,
 } from './admin-api.js'
 import type {DrainPlan} from './cluster-status.js'
 import {statNumber} from './cluster-status.js'
@@ -66,6 +67,10 @@ export class AdminClient {
 
   status(): Promise<StatusResponse> {
     return this.call('GET', '/v1/admin/status')
+  }
+
+  canary(): Promise<CanaryResponse> {
+    return this.call('GET', '/v1/admin/canary')
   }
 
   connect(user: string): Promise<ConnectResponse> {
