@@ -3,6 +3,7 @@ import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 
 import {createLogger} from '../core/logger.js'
+import {canaryConfigFromFlags, type CanaryFlagValues} from './canary-flags.js'
 import {mediaConfigFromFlags, type MediaFlagValues} from './media-flags.js'
 import {assertMigrated, migrate} from '../core/store/migrate.js'
 import {createAdapters} from '../server/adapters.js'
@@ -11,7 +12,7 @@ import {startNode} from '../server/node.js'
 
 // Shared body of every `msgr serve …` command: config, adapters, migrations, node, signals.
 
-export interface ServeFlags extends MediaFlagValues {
+export interface ServeFlags extends MediaFlagValues, CanaryFlagValues {
   port: number
   host: string
   advertise?: string
@@ -57,6 +58,7 @@ export async function serve(roles: Role[], flags: ServeFlags, options: {embedded
     media: mediaConfigFromFlags(flags, dataDir),
     rateLimits: {enabled: flags['rate-limits'] !== 'off', maxConnectionsPerUser: flags['max-connections-per-user']},
     presence: flags.presence as 'contacts' | 'off',
+    canary: canaryConfigFromFlags(flags),
     sms: {
       sink: (flags['sms-sink'] ?? (flags.dev ? 'dev' : 'log')) as 'log' | 'dev' | 'webhook',
       webhookUrl: flags['sms-webhook-url'],

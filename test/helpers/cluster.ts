@@ -95,6 +95,8 @@ export async function startCluster(leg: Leg, options: ClusterOptions = {}): Prom
       shutdownGraceMs: 2000,
       // Suites drive traffic far above one user's budget; test/integration/rate-limits.test.ts turns them on.
       rateLimits: {enabled: false},
+      // The canary's own connections would skew suites that count them; test/integration/canary.test.ts turns it on.
+      canary: {intervalMs: 0},
       ...options.config,
     })
     return startNode(config, {adapters, logger})

@@ -1,5 +1,6 @@
 import {Command, Flags} from '@oclif/core'
 
+import {canaryFlags} from '../../cli/canary-flags.js'
 import {nodeFlags, serviceFlags} from '../../cli/flags.js'
 import {mediaFlags} from '../../cli/media-flags.js'
 import {serve} from '../../cli/serve.js'
@@ -12,6 +13,7 @@ Embedded defaults: PGlite in --data-dir, in-memory bus and presence. Pass --data
     ...nodeFlags,
     ...serviceFlags,
     ...mediaFlags,
+    ...canaryFlags,
     'data-dir': Flags.string({description: 'Where the embedded database and secrets live', env: 'MSGR_DATA_DIR', default: '.msgr'}),
   }
 

@@ -1,5 +1,6 @@
 import {Command} from '@oclif/core'
 
+import {canaryFlags} from '../../cli/canary-flags.js'
 import {nodeFlags, serviceFlags} from '../../cli/flags.js'
 import {serve} from '../../cli/serve.js'
 
@@ -8,7 +9,7 @@ export default class ServeControlPlane extends Command {
   static override examples = [
     '<%= config.bin %> serve control-plane --database-url postgres://msgr@127.0.0.1/msgr --nats-url nats://127.0.0.1:4222 --redis-url redis://127.0.0.1:6379',
   ]
-  static override flags = {...nodeFlags, ...serviceFlags}
+  static override flags = {...nodeFlags, ...serviceFlags, ...canaryFlags}
 
   async run(): Promise<void> {
     const {flags} = await this.parse(ServeControlPlane)

@@ -139,10 +139,11 @@ export async function commitBatch(sql: Sql, plan: BatchPlan): Promise<void> {
     if (rows.length === 0) return
     // Compare-and-set first: a batch planned on a stale last_seq (another owner wrote meanwhile) fails here
     // and writes nothing; the worker reloads the conversation and plans again.
-    const moved = await tx.query(
+    const moved = await tx.query<{id: string}>(
       `UPDATE conversations c SET last_seq = v.to_seq, last_ts = v.ts, changed_xid = pg_current_xact_id()
          FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::timestamptz[]) AS v(id, from_seq, to_seq, ts)
-        WHERE c.id = v.id AND c.last_seq = v.from_seq`,
+        WHERE c.id = v.id AND c.last_seq = v.from_seq
+       RETURNING c.id`,
       [
         plan.advances.map((a) => a.conversation),
         plan.advances.map((a) => a.from),
@@ -150,12 +151,10 @@ export async function commitBatch(sql: Sql, plan: BatchPlan): Promise<void> {
         plan.advances.map((a) => a.ts),
       ],
     )
-    if (moved.rowCount !== plan.advances.length) {
-      const check = await tx.query<{id: string; last_seq: number}>('SELECT id, last_seq FROM conversations WHERE id = ANY($1::uuid[])', [
-        plan.advances.map((a) => a.conversation),
-      ])
-      const actual = new Map(check.rows.map((r) => [r.id, r.last_seq]))
-      throw new FencingConflict(plan.advances.filter((a) => actual.get(a.conversation) !== a.to).map((a) => a.conversation))
+    if (moved.rows.length !== plan.advances.length) {
+      // Whatever this statement did not move was advanced by someone else (even to the same seq).
+      const ours = new Set(moved.rows.map((r) => r.id))
+      throw new FencingConflict(plan.advances.filter((a) => !ours.has(a.conversation)).map((a) => a.conversation))
     }
     // Sending implies having read up to there: the sender's own messages never count as unread.
     const own = new Map<string, {conv: string; user: string; seq: number}>()
