@@ -14,8 +14,8 @@ export abstract class AdminCommand extends Command {
   static override enableJsonFlag = true
   static override baseFlags = adminFlags
 
-  protected adminClient(flags: {url: string; 'admin-token'?: string}): AdminClient {
-    return new AdminClient({url: flags.url, token: flags['admin-token'] || undefined})
+  protected adminClient(flags: {url: string; 'admin-token'?: string}, options: {timeoutMs?: number} = {}): AdminClient {
+    return new AdminClient({url: flags.url, token: flags['admin-token'] || undefined, ...options})
   }
 
   protected override async catch(error: Errors.CLIError & {exitCode?: number}): Promise<unknown> {
