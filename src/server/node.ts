@@ -163,7 +163,10 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
     logger.info({drain: request}, 'draining')
     worker?.setDraining(true)
     if (!gateway) return
-    const others = (await listNodes(sql, Math.max(config.nodeHeartbeatMs * 3, 1500))).filter((n) => n.id !== config.nodeId)
+    // Without a node list the clients still go (they pick another gateway themselves): never stall a drain.
+    const others = await listNodes(sql, Math.max(config.nodeHeartbeatMs * 3, 1500))
+      .then((nodes) => nodes.filter((n) => n.id !== config.nodeId))
+      .catch(() => [])
     const target = (user: string) => {
       const choice = chooseGateway(others, user)
       return choice ? `ws://${choice.address}/v1/ws` : undefined
@@ -196,7 +199,11 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
       dbHealthy = true
       // A new request (drain → undrain → drain within one heartbeat) replaces the one in progress.
       if (own?.state === 'draining' && own.drain && own.drain.requestedAt !== draining?.requestedAt) {
-        startDrain(own.drain).catch((error) => logger.error({err: error}, 'drain failed'))
+        const request = own.drain
+        startDrain(request).catch((error) => {
+          logger.error({err: error}, 'drain failed; retrying on the next heartbeat')
+          if (draining === request) draining = undefined
+        })
       } else if (own?.state === 'active' && draining) {
         stopDrain()
       }

@@ -41,7 +41,7 @@ async function msgr<T = unknown>(args: string[], extraEnv: Record<string, string
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'msgr-admin-'))
   server = await startMsgr(
-    ['serve', 'all', '--dev', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--partitions', String(PARTITIONS), '--admin-token', TOKEN],
+    ['serve', 'all', '--dev', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--partitions', String(PARTITIONS), '--admin-token', TOKEN, '--canary-interval', '0'],
     {MSGR_LOG_FORMAT: 'json'},
   )
   // Only what the commands read: no token from the developer's shell leaks in.
