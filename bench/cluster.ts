@@ -1,24 +1,16 @@
-import {randomBytes} from 'node:crypto'
-import {connect} from 'node:net'
+import type {Adapters} from '../src/server/adapters.js'
+import {type LocalClusterLeg, portOpen, randomNamespace, type ServiceUrls, startLocalCluster} from '../src/server/local-cluster.js'
+import type {RunningNode} from '../src/server/node.js'
+import {adminUrl} from './pg-database.js'
 
-import {silentLogger} from '../src/core/logger.js'
-import {migrate} from '../src/core/store/migrate.js'
-import {type Adapters, createAdapters} from '../src/server/adapters.js'
-import {parseNodeConfig, type Role} from '../src/server/config.js'
-import {type RunningNode, startNode} from '../src/server/node.js'
-import {adminUrl, createThrowawayDatabase} from './pg-database.js'
+export {waitFor} from '../src/server/local-cluster.js'
+export type {ServiceUrls} from '../src/server/local-cluster.js'
 
-// An in-process cluster for benchmarks, started the way test/helpers/cluster.ts does (that file is not
-// compiled into dist/, so the few lines needed live here): gateways and workers on either one shared
-// embedded adapter set, or on real Postgres/Redis/NATS with one adapter set per node.
+// An in-process cluster for benchmarks (src/server/local-cluster.ts, as test/helpers/cluster.ts starts
+// it): gateways and workers on either one shared embedded adapter set, or on real Postgres/Redis/NATS
+// with one adapter set per node.
 
-export type Leg = 'embedded' | 'services'
-
-export interface ServiceUrls {
-  postgres: string
-  redis: string
-  nats: string
-}
+export type Leg = LocalClusterLeg
 
 export interface BenchCluster {
   leg: Leg
@@ -40,82 +32,31 @@ export interface BenchClusterOptions {
 const JWT_SECRET = 'bench-secret-bench-secret-bench-secret!'
 
 export async function startBenchCluster(leg: Leg, options: BenchClusterOptions, services?: ServiceUrls): Promise<BenchCluster> {
-  if (leg === 'services' && !services) throw new Error('the services leg needs Postgres, Redis and NATS URLs')
-  const namespace = `b${randomBytes(5).toString('hex')}`
-  const partitions = options.partitions ?? 8
-  const logger = silentLogger()
-  const database = leg === 'services' ? await createThrowawayDatabase(services!.postgres) : undefined
-  if (database && 'error' in database) throw new Error(`cannot create a throwaway database: ${database.error}`)
-  const adapterSets: Adapters[] = []
-  const byNode = new Map<string, Adapters>()
-  const nodes: RunningNode[] = []
-  let shared: Adapters | undefined
-
-  const adaptersFor = async (nodeId: string): Promise<Adapters> => {
-    // Embedded: one set shared by every node, as inside `msgr serve all`.
-    if (leg === 'embedded' && shared) return shared
-    const adapters = await createAdapters({
-      databaseUrl: database?.url,
-      natsUrl: services?.nats,
-      redisUrl: services?.redis,
-      allowEmbedded: leg === 'embedded',
-      namespace,
-      ackWaitMs: 10_000,
-      routeTtlMs: 90_000,
-      nodeId,
-      logger,
-    })
-    adapterSets.push(adapters)
-    if (leg === 'embedded') shared = adapters
-    return adapters
-  }
-
-  const startRole = async (nodeId: string, roles: Role[]): Promise<RunningNode> => {
-    const adapters = await adaptersFor(nodeId)
-    byNode.set(nodeId, adapters)
-    const config = parseNodeConfig({
-      nodeId,
-      roles,
-      host: '127.0.0.1',
-      port: 0,
-      dev: true,
-      namespace,
-      partitions,
+  const cluster = await startLocalCluster(leg, {
+    services,
+    namespace: randomNamespace('b'),
+    gateways: options.gateways,
+    workers: options.workers,
+    partitions: options.partitions,
+    databasePrefix: 'msgr_bench_',
+    databaseConnectTimeoutMs: 3000,
+    ackWaitMs: 10_000,
+    routeTtlMs: 90_000,
+    config: {
       jwtSecret: JWT_SECRET,
-      sms: {sink: 'dev'},
       nodeHeartbeatMs: 1000,
       shutdownGraceMs: 2000,
       // Benchmarks measure throughput far above one user's budget.
       rateLimits: {enabled: false},
-    })
-    const node = await startNode(config, {adapters, logger})
-    nodes.push(node)
-    return node
-  }
-
-  const stop = async () => {
-    for (const node of nodes) await node.stop().catch(() => {})
-    for (const adapters of adapterSets) await adapters.close().catch(() => {})
-    if (database && !('error' in database)) await database.drop().catch(() => {})
-    if (services) await deleteNatsStream(services.nats, namespace).catch(() => {})
-  }
-
-  try {
-    await migrate((await adaptersFor('migrate')).sql)
-    const gateways: RunningNode[] = []
-    for (let i = 0; i < options.gateways; i++) gateways.push(await startRole(`gw${i}`, ['gateway', 'control-plane']))
-    const workers: RunningNode[] = []
-    for (let i = 0; i < options.workers; i++) workers.push(await startRole(`wk${i}`, ['worker']))
-    await waitFor(() => workers.reduce((n, w) => n + (w.worker?.ownedPartitions().length ?? 0), 0) === partitions, 15_000)
-    const detail =
-      leg === 'embedded'
-        ? `${options.gateways} gateways + ${options.workers} worker, one shared embedded set: PGlite in memory, memory bus, memory registry`
-        : `${options.gateways} gateways + ${options.workers} worker, each with its own Postgres pool, NATS connection and Redis client`
-    return {leg, detail, gateways, workers, adaptersOf: (node) => byNode.get(node.config.nodeId)!, stop}
-  } catch (error) {
-    await stop()
-    throw error
-  }
+      // The canary's probe messages would be counted as deliveries.
+      canary: {intervalMs: 0},
+    },
+  })
+  const detail =
+    leg === 'embedded'
+      ? `${options.gateways} gateways + ${options.workers} worker, one shared embedded set: PGlite in memory, memory bus, memory registry`
+      : `${options.gateways} gateways + ${options.workers} worker, each with its own Postgres pool, NATS connection and Redis client`
+  return {leg, detail, gateways: cluster.gateways, workers: cluster.workers, adaptersOf: cluster.adaptersOf, stop: cluster.stop}
 }
 
 /**
@@ -135,38 +76,4 @@ export async function findServices(env: NodeJS.ProcessEnv = process.env): Promis
     if (!(await portOpen(url.hostname, Number(url.port) || defaults[name]))) missing.push(`${name} (${url.host})`)
   }
   return missing.length === 0 ? {urls} : {missing}
-}
-
-export async function waitFor(predicate: () => boolean, timeoutMs: number, stepMs = 25): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await new Promise((resolve) => setTimeout(resolve, stepMs))
-  }
-}
-
-function portOpen(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({port, host})
-    const done = (ok: boolean) => {
-      socket.destroy()
-      resolve(ok)
-    }
-    socket.setTimeout(500, () => done(false))
-    socket.once('connect', () => done(true))
-    socket.once('error', () => done(false))
-  })
-}
-
-/** Removes the ingest stream this cluster's namespace created on the shared NATS server. */
-async function deleteNatsStream(natsUrl: string, namespace: string): Promise<void> {
-  const {connect: natsConnect} = await import('@nats-io/transport-node')
-  const {jetstreamManager} = await import('@nats-io/jetstream')
-  const nc = await natsConnect({servers: natsUrl})
-  try {
-    const jsm = await jetstreamManager(nc)
-    await jsm.streams.delete(`${namespace.toUpperCase()}_INGEST`).catch(() => false)
-  } finally {
-    await nc.close()
-  }
 }

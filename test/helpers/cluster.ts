@@ -1,15 +1,16 @@
 import {randomInt} from 'node:crypto'
 
 import {type MsgrClient as Client, loginWithDevOtp, MsgrClient, type TokenPair} from '../../src/client/client.js'
-import {silentLogger} from '../../src/core/logger.js'
-import {migrate} from '../../src/core/store/migrate.js'
-import {type Adapters, createAdapters} from '../../src/server/adapters.js'
-import {type NodeConfigInput, parseNodeConfig, type Role} from '../../src/server/config.js'
-import {type RunningNode, startNode} from '../../src/server/node.js'
-import {createTestDatabase, deleteNatsStream, findServices, haveServices, testNamespace} from './services.js'
+import type {Adapters} from '../../src/server/adapters.js'
+import type {NodeConfigInput} from '../../src/server/config.js'
+import {startLocalCluster} from '../../src/server/local-cluster.js'
+import type {RunningNode} from '../../src/server/node.js'
+import {findServices, haveServices, testNamespace} from './services.js'
+
+export {sleep, waitFor} from '../../src/server/local-cluster.js'
 
 // In-process clusters for integration tests, on either adapter set, always spoken to through real
-// HTTP and WebSocket clients.
+// HTTP and WebSocket clients. The cluster itself is src/server/local-cluster.ts (bench/cluster.ts runs it too).
 
 export type Leg = 'embedded' | 'services'
 
@@ -18,6 +19,11 @@ export const LEGS: Leg[] = ['embedded', 'services']
 /** True when the leg can run here (services: all three reachable; throws in CI when they are not). */
 export async function legAvailable(leg: Leg): Promise<boolean> {
   return leg === 'embedded' ? true : haveServices('postgres', 'redis', 'nats')
+}
+
+/** legAvailable for every leg, for `describe.runIf(available[leg])` under `describe.each(LEGS)`. */
+export async function availableLegs(): Promise<Record<Leg, boolean>> {
+  return Object.fromEntries(await Promise.all(LEGS.map(async (leg) => [leg, await legAvailable(leg)] as const))) as Record<Leg, boolean>
 }
 
 export type TestUser = TokenPair & {phone: string}
@@ -46,48 +52,18 @@ export interface TestCluster {
 const JWT_SECRET = 'test-secret-test-secret-test-secret-test'
 
 export async function startCluster(leg: Leg, options: ClusterOptions = {}): Promise<TestCluster> {
-  const namespace = testNamespace()
-  const partitions = options.partitions ?? 8
-  const services = leg === 'services' ? await findServices() : {}
-  const database = leg === 'services' ? await createTestDatabase(services.postgres!) : undefined
-  const logger = silentLogger()
-  const adapterSets: Adapters[] = []
-  const byNode = new Map<string, Adapters>()
-  const clients: Client[] = []
-  let shared: Adapters | undefined
-
-  const adaptersFor = async (nodeId: string): Promise<Adapters> => {
-    // Embedded: one set shared by every node, as inside `msgr serve all`.
-    if (leg === 'embedded' && shared) return shared
-    const adapters = await createAdapters({
-      databaseUrl: database?.url,
-      natsUrl: services.nats,
-      redisUrl: services.redis,
-      allowEmbedded: leg === 'embedded',
-      namespace,
-      ackWaitMs: 2000,
-      routeTtlMs: 30_000,
-      nodeId,
-      logger,
-    })
-    adapterSets.push(adapters)
-    if (leg === 'embedded') shared = adapters
-    return adapters
-  }
-
-  const startRole = async (nodeId: string, roles: Role[]): Promise<RunningNode> => {
-    const adapters = await adaptersFor(nodeId)
-    byNode.set(nodeId, adapters)
-    const config = parseNodeConfig({
-      nodeId,
-      roles,
-      host: '127.0.0.1',
-      port: 0,
-      dev: true,
-      namespace,
-      partitions,
+  const found = leg === 'services' ? await findServices() : undefined
+  const cluster = await startLocalCluster(leg, {
+    services: found && {postgres: found.postgres!, redis: found.redis!, nats: found.nats!},
+    namespace: testNamespace(),
+    gateways: options.gateways ?? 1,
+    workers: options.workers ?? 1,
+    partitions: options.partitions,
+    databasePrefix: 'msgr_t_',
+    ackWaitMs: 2000,
+    routeTtlMs: 30_000,
+    config: {
       jwtSecret: JWT_SECRET,
-      sms: {sink: 'dev'},
       ackWaitMs: 2000,
       leaseTtlMs: 3000,
       nodeHeartbeatMs: 500,
@@ -98,16 +74,10 @@ export async function startCluster(leg: Leg, options: ClusterOptions = {}): Prom
       // The canary's own connections would skew suites that count them; test/integration/canary.test.ts turns it on.
       canary: {intervalMs: 0},
       ...options.config,
-    })
-    return startNode(config, {adapters, logger})
-  }
-
-  await migrate((await adaptersFor('migrate')).sql)
-  const gateways: RunningNode[] = []
-  for (let i = 0; i < (options.gateways ?? 1); i++) gateways.push(await startRole(`gw${i}`, ['gateway', 'control-plane']))
-  const workers: RunningNode[] = []
-  for (let i = 0; i < (options.workers ?? 1); i++) workers.push(await startRole(`wk${i}`, ['worker']))
-  await waitFor(() => workers.reduce((n, w) => n + (w.worker?.ownedPartitions().length ?? 0), 0) === partitions, 15_000)
+    },
+  })
+  const {gateways, workers} = cluster
+  const clients: Client[] = []
 
   return {
     leg,
@@ -122,37 +92,15 @@ export async function startCluster(leg: Leg, options: ClusterOptions = {}): Prom
       await client.waitForEvent((e) => e.ev === 'hello')
       return client
     },
-    adaptersOf: (node) => byNode.get(node.config.nodeId)!,
-    async crashAndRestartWorker(i, downMs = 0) {
-      const old = workers[i]!
-      await old.crash()
-      // A crashed process takes its connections with it: un-acked stream messages return after the ack wait.
-      if (leg === 'services') await byNode.get(old.config.nodeId)!.close()
-      await sleep(downMs)
-      workers[i] = await startRole(old.config.nodeId, ['worker'])
-    },
+    adaptersOf: cluster.adaptersOf,
+    crashAndRestartWorker: cluster.crashAndRestartWorker,
     async stop() {
       await Promise.all(clients.map((c) => c.close().catch(() => {})))
-      for (const node of [...gateways, ...workers]) await node.stop().catch(() => {})
-      for (const adapters of adapterSets) await adapters.close().catch(() => {})
-      await database?.drop().catch(() => {})
-      if (services.nats) await deleteNatsStream(services.nats, namespace).catch(() => {})
+      await cluster.stop()
     },
   }
 }
 
 export function randomPhone(): string {
   return `+1555${String(randomInt(0, 10_000_000)).padStart(7, '0')}`
-}
-
-export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs = 10_000, stepMs = 25): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time')
-    await sleep(stepMs)
-  }
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms))
 }

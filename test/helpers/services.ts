@@ -1,7 +1,7 @@
-import {randomBytes} from 'node:crypto'
-import {connect} from 'node:net'
+import {createThrowawayDatabase, type ThrowawayDatabase} from '../../src/adapters/postgres/throwaway.js'
+import {portOpen, randomNamespace} from '../../src/server/local-cluster.js'
 
-import pg from 'pg'
+export {deleteNatsStream} from '../../src/server/local-cluster.js'
 
 // Finds the real services for integration tests: env URL first, then the standard local port, then
 // testcontainers. With MSGR_REQUIRE_SERVICES=1 (CI) a missing service fails the run; without it the
@@ -56,21 +56,8 @@ async function discover(): Promise<Services> {
 async function locate(name: ServiceName): Promise<string | undefined> {
   const fromEnv = process.env[ENV[name]]
   if (fromEnv) return fromEnv
-  if (await portOpen(LOCAL[name].port)) return LOCAL[name].url
+  if (await portOpen('127.0.0.1', LOCAL[name].port)) return LOCAL[name].url
   return fromContainer(name)
-}
-
-function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({port, host})
-    const done = (ok: boolean) => {
-      socket.destroy()
-      resolve(ok)
-    }
-    socket.setTimeout(500, () => done(false))
-    socket.once('connect', () => done(true))
-    socket.once('error', () => done(false))
-  })
 }
 
 async function fromContainer(name: ServiceName): Promise<string | undefined> {
@@ -91,39 +78,11 @@ async function fromContainer(name: ServiceName): Promise<string | undefined> {
 }
 
 /** A fresh, empty database on the test Postgres server; `drop()` removes it. */
-export async function createTestDatabase(adminUrl: string): Promise<{url: string; drop: () => Promise<void>}> {
-  const name = `msgr_t_${randomBytes(6).toString('hex')}`
-  const admin = new pg.Client({connectionString: adminUrl})
-  await admin.connect()
-  await admin.query(`CREATE DATABASE ${name}`)
-  await admin.end()
-  const url = new URL(adminUrl)
-  url.pathname = `/${name}`
-  return {
-    url: url.toString(),
-    async drop() {
-      const client = new pg.Client({connectionString: adminUrl})
-      await client.connect()
-      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
-      await client.end()
-    },
-  }
+export function createTestDatabase(adminUrl: string): Promise<ThrowawayDatabase> {
+  return createThrowawayDatabase(adminUrl, {prefix: 'msgr_t_'})
 }
 
 /** A namespace for NATS streams/subjects and Redis keys, unique to one test suite. */
 export function testNamespace(): string {
-  return `t${randomBytes(5).toString('hex')}`
-}
-
-/** Removes the ingest stream a test namespace created on the shared NATS server. */
-export async function deleteNatsStream(natsUrl: string, namespace: string): Promise<void> {
-  const {connect} = await import('@nats-io/transport-node')
-  const {jetstreamManager} = await import('@nats-io/jetstream')
-  const nc = await connect({servers: natsUrl})
-  try {
-    const jsm = await jetstreamManager(nc)
-    await jsm.streams.delete(`${namespace.toUpperCase()}_INGEST`).catch(() => false)
-  } finally {
-    await nc.close()
-  }
+  return randomNamespace('t')
 }

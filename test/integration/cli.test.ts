@@ -6,9 +6,9 @@ import {afterAll, describe, expect, it} from 'vitest'
 
 import {loginWithDevOtp, MsgrClient, RequestError} from '../../src/client/client.js'
 import {MIGRATIONS} from '../../src/core/store/migrations.js'
-import type {MessageView} from '../../src/protocol/frames.js'
 import {randomPhone, sleep, waitFor} from '../helpers/cluster.js'
 import {type MsgrProcess, runMsgr, startMsgr} from '../helpers/processes.js'
+import {syncAll} from '../helpers/protocol.js'
 import {createTestDatabase, deleteNatsStream, findServices, haveServices, testNamespace} from '../helpers/services.js'
 
 // The real binary, as operators run it: `msgr serve all` on embedded defaults, and the split roles as
@@ -124,12 +124,7 @@ describe.runIf(services)('msgr serve gateway | worker | control-plane (real serv
     stop = true
     await Promise.all(senders)
 
-    const history: MessageView[] = []
-    for (;;) {
-      const page = await cb.request('sync', {conversation, after: history.at(-1)?.seq ?? 0, limit: 500})
-      history.push(...page.messages)
-      if (!page.hasMore) break
-    }
+    const history = await syncAll(cb, conversation)
     expect(history.map((m) => m.seq)).toEqual(Array.from({length: history.length}, (_, i) => i + 1))
     expect(history.length).toBe(acked.size)
     const stored = new Map(history.map((m) => [m.clientMsgId, m.seq]))

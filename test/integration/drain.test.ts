@@ -2,14 +2,15 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {MsgrClient, RequestError} from '../../src/client/client.js'
 import {requestDrain} from '../../src/control-plane/node-registry.js'
-import type {MessageView, ServerEvent} from '../../src/protocol/frames.js'
-import {LEGS, legAvailable, sleep, startCluster, type TestCluster, type TestUser, waitFor} from '../helpers/cluster.js'
+import type {ServerEvent} from '../../src/protocol/frames.js'
+import {availableLegs, LEGS, sleep, startCluster, type TestCluster, type TestUser, waitFor} from '../helpers/cluster.js'
+import {syncAll} from '../helpers/protocol.js'
 
 // Zero-loss drain: a gateway holding many clients is drained while they send; every client follows its
 // `reconnect` event to another gateway, nothing acknowledged is lost, and every conversation keeps one
 // gapless order. A drained worker hands its partitions to another without loss.
 
-const available = Object.fromEntries(await Promise.all(LEGS.map(async (leg) => [leg, await legAvailable(leg)] as const)))
+const available = await availableLegs()
 const CLIENTS = Number(process.env.MSGR_DRAIN_CLIENTS ?? 2000)
 const SENDERS = 100
 
@@ -142,12 +143,7 @@ describe.each(LEGS)('drain on %s adapters', (leg) => {
 
       let total = 0
       for (const p of pairs) {
-        const history: MessageView[] = []
-        for (;;) {
-          const page = await p.to.conn.request('sync', {conversation: p.conversation, after: history.at(-1)?.seq ?? 0, limit: 500})
-          history.push(...page.messages)
-          if (!page.hasMore) break
-        }
+        const history = await syncAll(p.to.conn, p.conversation)
         expect(history.map((m) => m.seq)).toEqual(Array.from({length: history.length}, (_, i) => i + 1))
         const stored = new Map(history.map((m) => [m.clientMsgId, m.seq]))
         for (const [id, seq] of acked.get(p.conversation)!) expect(stored.get(id)).toBe(seq)
@@ -182,12 +178,7 @@ describe.each(LEGS)('drain on %s adapters', (leg) => {
       await sleep(500)
       stop = true
       await loop
-      const messages: MessageView[] = []
-      for (;;) {
-        const page = await b.conn.request('sync', {conversation, after: messages.at(-1)?.seq ?? 0, limit: 500})
-        messages.push(...page.messages)
-        if (!page.hasMore) break
-      }
+      const messages = await syncAll(b.conn, conversation)
       expect(messages.map((m) => m.seq)).toEqual(Array.from({length: messages.length}, (_, i) => i + 1))
       for (const [id, seq] of acked) expect(messages.find((m) => m.clientMsgId === id)?.seq).toBe(seq)
       expect(messages.length).toBe(acked.size)

@@ -1,13 +1,13 @@
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {RequestError} from '../../src/client/client.js'
-import type {MessageView} from '../../src/protocol/frames.js'
-import {LEGS, legAvailable, sleep, startCluster, type TestCluster, waitFor} from '../helpers/cluster.js'
+import {availableLegs, LEGS, sleep, startCluster, type TestCluster, waitFor} from '../helpers/cluster.js'
+import {syncAll} from '../helpers/protocol.js'
 
 // A worker that dies for good: its leases lapse, the surviving worker takes every partition, and the
 // messages that were in flight are redelivered to it and stored once, in order.
 
-const available = Object.fromEntries(await Promise.all(LEGS.map(async (leg) => [leg, await legAvailable(leg)] as const)))
+const available = await availableLegs()
 
 describe.each(LEGS)('worker failover on %s adapters', (leg) => {
   describe.runIf(available[leg])('a worker is killed and not restarted', () => {
@@ -56,12 +56,7 @@ describe.each(LEGS)('worker failover on %s adapters', (leg) => {
       await Promise.all(senders)
 
       for (const conversation of conversations) {
-        const history: MessageView[] = []
-        for (;;) {
-          const page = await a.request('sync', {conversation, after: history.at(-1)?.seq ?? 0, limit: 500})
-          history.push(...page.messages)
-          if (!page.hasMore) break
-        }
+        const history = await syncAll(a, conversation)
         expect(history.map((m) => m.seq)).toEqual(Array.from({length: history.length}, (_, i) => i + 1))
         const mine = [...acked].filter(([, v]) => v.conversation === conversation)
         expect(history.length).toBe(mine.length)

@@ -3,14 +3,14 @@ import {randomInt} from 'node:crypto'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {MsgrClient} from '../../src/client/client.js'
-import type {MessageEvent, MessageView, ServerEvent} from '../../src/protocol/frames.js'
-import {LEGS, legAvailable, startCluster, type TestCluster, waitFor} from '../helpers/cluster.js'
+import {availableLegs, LEGS, startCluster, type TestCluster, waitFor} from '../helpers/cluster.js'
+import {isMessage, liveSeqs, range, strip, syncAll} from '../helpers/protocol.js'
 
 // A 1,000-member group over two gateways, one connection per member, through real WebSocket clients:
 // every online device gets every message it did not send exactly once and in seq order; members that
 // were offline (never connected, or gone before the messages) catch up with inbox + sync to the same history.
 
-const available = Object.fromEntries(await Promise.all(LEGS.map(async (leg) => [leg, await legAvailable(leg)] as const)))
+const available = await availableLegs()
 
 const MEMBERS = 1000
 const NEVER_CONNECTED = 50 // members [900, 950): logged in, never connect before the messages
@@ -51,9 +51,9 @@ describe.each(LEGS)('1,000-member group on %s adapters', (leg) => {
       lap('login')
 
       const onlineEnd = MEMBERS - NEVER_CONNECTED - GONE_BEFORE
-      const neverIdx = range(onlineEnd, onlineEnd + NEVER_CONNECTED)
-      const goneIdx = range(onlineEnd + NEVER_CONNECTED, MEMBERS)
-      const connectedIdx = [...range(0, onlineEnd), ...goneIdx]
+      const neverIdx = range(onlineEnd, onlineEnd + NEVER_CONNECTED, 'exclusive')
+      const goneIdx = range(onlineEnd + NEVER_CONNECTED, MEMBERS, 'exclusive')
+      const connectedIdx = [...range(0, onlineEnd, 'exclusive'), ...goneIdx]
       const clients = new Map<number, MsgrClient>()
       await inBatches(connectedIdx, BATCH, async (i) => clients.set(i, await cluster.connect(users[i]!, i % 2)))
       lap('connect')
@@ -71,10 +71,10 @@ describe.each(LEGS)('1,000-member group on %s adapters', (leg) => {
         tokens.set(i, (await clients.get(i)!.request('inbox', {})).token)
         await clients.get(i)!.close()
       })
-      const onlineIdx = range(0, onlineEnd)
+      const onlineIdx = range(0, onlineEnd, 'exclusive')
 
       // 20 messages from 5 members at once (each sender in its own order).
-      const senderIdx = range(1, 1 + SENDERS)
+      const senderIdx = range(1, 1 + SENDERS, 'exclusive')
       const acks = await Promise.all(
         senderIdx.map(async (i) => {
           const seqs: number[] = []
@@ -87,15 +87,15 @@ describe.each(LEGS)('1,000-member group on %s adapters', (leg) => {
       )
       const total = SENDERS * PER_SENDER
       const lastSeq = 1 + total
-      expect(acks.flat().sort((x, y) => x - y)).toEqual(range(2, lastSeq + 1))
+      expect(acks.flat().sort((x, y) => x - y)).toEqual(range(2, lastSeq + 1, 'exclusive'))
       const own = new Map(senderIdx.map((i, k) => [i, new Set(acks[k])]))
       own.set(0, new Set([1])) // the owner's device issued the create
-      const expectedFor = (i: number) => range(1, lastSeq + 1).filter((s) => !own.get(i)?.has(s))
+      const expectedFor = (i: number) => range(1, lastSeq + 1, 'exclusive').filter((s) => !own.get(i)?.has(s))
 
       await waitFor(() => onlineIdx.every((i) => liveSeqs(clients.get(i)!, conv).length >= expectedFor(i).length), 30_000)
       lap('deliver')
       const reference = await syncAll(owner, conv)
-      expect(reference.map((m) => m.seq)).toEqual(range(1, lastSeq + 1))
+      expect(reference.map((m) => m.seq)).toEqual(range(1, lastSeq + 1, 'exclusive'))
       const idBySeq = new Map(reference.map((m) => [m.seq, m.messageId]))
       const wrong: Array<{member: number; seqs: number[]; expected: number[]}> = []
       for (const i of onlineIdx) {
@@ -139,30 +139,4 @@ async function inBatches<T, R>(items: readonly T[], size: number, fn: (item: T, 
   const out: R[] = []
   for (let i = 0; i < items.length; i += size) out.push(...(await Promise.all(items.slice(i, i + size).map((item, k) => fn(item, i + k)))))
   return out
-}
-
-const isMessage =
-  (conversation: string, seq?: number) =>
-  (e: ServerEvent): e is MessageEvent =>
-    e.ev === 'message' && e.conversation === conversation && (seq === undefined || e.seq === seq)
-
-function liveSeqs(c: MsgrClient, conversation: string): number[] {
-  return c.events.filter(isMessage(conversation)).map((e) => e.seq)
-}
-
-async function syncAll(c: MsgrClient, conversation: string): Promise<MessageView[]> {
-  const all: MessageView[] = []
-  for (;;) {
-    const page = await c.request('sync', {conversation, after: all.at(-1)?.seq ?? 0, limit: 500})
-    all.push(...page.messages)
-    if (!page.hasMore) return all
-  }
-}
-
-function strip(messages: MessageView[]) {
-  return messages.map(({seq, messageId, sender, senderDevice, body, kind, clientMsgId, ts}) => ({seq, messageId, sender, senderDevice, body, kind, clientMsgId, ts}))
-}
-
-function range(from: number, toExclusive: number): number[] {
-  return Array.from({length: Math.max(0, toExclusive - from)}, (_, i) => from + i)
 }

@@ -4,15 +4,16 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {MsgrClient} from '../../src/client/client.js'
 import {ERRORS, type ErrorCode} from '../../src/errors.js'
-import type {GroupCommandResult, GroupInfo, InboxEntry, MessageEvent, MessageView, OpName, ServerEvent} from '../../src/protocol/frames.js'
-import {LEGS, legAvailable, sleep, startCluster, type TestCluster, type TestUser, waitFor} from '../helpers/cluster.js'
+import type {GroupCommandResult, GroupInfo, OpName} from '../../src/protocol/frames.js'
+import {availableLegs, LEGS, sleep, startCluster, type TestCluster, waitFor} from '../helpers/cluster.js'
+import {expectCode, inboxEntry, liveEvents, liveSeqs, otherDevice, type Person, person, range, syncAll, strip, waitMessage} from '../helpers/protocol.js'
 
 // Groups through real WebSocket clients on both adapter sets: lifecycle, causal order of membership
 // changes in the seq stream, the permission matrix of src/core/group-rules.ts, invite links and join
 // requests, per-member settings. Group changes are commands applied by the worker in seq order and
 // recorded as `system` messages; the device that issued one gets the reply, not an echo.
 
-const available = Object.fromEntries(await Promise.all(LEGS.map(async (leg) => [leg, await legAvailable(leg)] as const)))
+const available = await availableLegs()
 
 describe.each(LEGS)('groups on %s adapters', (leg) => {
   describe.runIf(available[leg])('groups', () => {
@@ -27,7 +28,7 @@ describe.each(LEGS)('groups on %s adapters', (leg) => {
 
     it('lifecycle: create, info, update, add, remove, leave with ownership hand-off, delete', async () => {
       const o = await person(cluster, 0)
-      const o2 = await otherDevice(cluster, o, 1) // the owner's second device, on the other gateway
+      const o2 = await otherDevice(cluster, o, 1, {device: 'second-device-1', expectSameUser: true}) // the owner's second device, on the other gateway
       const m1 = await person(cluster, 1)
       const m2 = await person(cluster, 0)
       const m3 = await person(cluster, 1)
@@ -38,7 +39,7 @@ describe.each(LEGS)('groups on %s adapters', (leg) => {
       expect(created).toEqual({conversation: expect.any(String), seq: 1, members: expect.any(Array)})
       expect(sorted(created.members!)).toEqual(sorted([o.id, m1.id, m2.id]))
       for (const x of [m1, m2, o2]) {
-        const event = await waitSeq(x.c, conv, 1)
+        const event = await waitMessage(x.c, conv, 1)
         expect(event).toMatchObject({kind: 'system', sender: o.id, senderDevice: o.pair.deviceId, body: {action: 'group.created', actor: o.id, name: 'Team'}})
         expect(sorted((event.body as {members: string[]}).members)).toEqual(sorted([o.id, m1.id, m2.id]))
       }
@@ -60,7 +61,7 @@ describe.each(LEGS)('groups on %s adapters', (leg) => {
       const updated = await o.c.request('group.update', {conversation: conv, name: 'Team 2', description: 'All hands', picture: 'https://img.example/t.png'})
       expect(updated).toEqual({conversation: conv, seq: 2})
       for (const x of [m1, m2, o2]) {
-        expect((await waitSeq(x.c, conv, 2)).body).toEqual({
+        expect((await waitMessage(x.c, conv, 2)).body).toEqual({
           action: 'group.updated',
           actor: o.id,
           name: 'Team 2',
@@ -69,7 +70,7 @@ describe.each(LEGS)('groups on %s adapters', (leg) => {
         })
       }
       expect(await o.c.request('group.update', {conversation: conv, description: 'Only the description'})).toEqual({conversation: conv, seq: 3})
-      expect((await waitSeq(m2.c, conv, 3)).body).toEqual({action: 'group.updated', actor: o.id, description: 'Only the description'})
+      expect((await waitMessage(m2.c, conv, 3)).body).toEqual({action: 'group.updated', actor: o.id, description: 'Only the description'})
       expect(await m2.c.request('group.info', {conversation: conv})).toMatchObject({
         name: 'Team 2',
         description: 'Only the description',
@@ -84,7 +85,7 @@ describe.each(LEGS)('groups on %s adapters', (leg) => {
       expect((await send(m1.c, conv, 'hello all')).seq).toBe(4)
       const added = await o.c.request('group.add', {conversation: conv, members: [m3.id]})
       expect(added).toEqual({conversation: conv, seq: 5, members: [m3.id]})
-      for (const x of [m1, m2, m3, o2]) expect((await waitSeq(x.c, conv, 5)).body).toEqual({action: 'members.added', actor: o.id, members: [m3.id]})
+      for (const x of [m1, m2, m3, o2]) expect((await waitMessage(x.c, conv, 5)).body).toEqual({action: 'members.added', actor: o.id, members: [m3.id]})
       expect(liveSeqs(m3.c, conv)).toEqual([5]) // nothing from before the join arrives live
       expect((await m3.c.request('group.info', {conversation: conv})).members).toContainEqual({user: m3.id, role: 'member', joinedSeq: 5})
       expect(await o.c.request('group.add', {conversation: conv, members: [m3.id, m1.id]})).toEqual({conversation: conv, members: []}) // nothing new: no seq
@@ -93,15 +94,15 @@ describe.each(LEGS)('groups on %s adapters', (leg) => {
 
       // -- remove.
       expect(await o.c.request('group.remove', {conversation: conv, members: [m2.id]})).toEqual({conversation: conv, seq: 7, members: [m2.id]})
-      expect((await waitSeq(m2.c, conv, 7)).body).toEqual({action: 'members.removed', actor: o.id, members: [m2.id]})
+      expect((await waitMessage(m2.c, conv, 7)).body).toEqual({action: 'members.removed', actor: o.id, members: [m2.id]})
       expect(await o.c.request('group.remove', {conversation: conv, members: [m2.id]})).toEqual({conversation: conv, members: []})
       expect(await inboxEntry(m2.c, conv)).toMatchObject({status: 'removed', lastSeq: 7})
 
       // -- leave: the owner's successor is the longest-serving admin (m3, joined at 5), not the older member m1.
       expect(await o.c.request('group.promote', {conversation: conv, member: m3.id})).toEqual({conversation: conv, seq: 8})
-      expect((await waitSeq(m3.c, conv, 8)).body).toEqual({action: 'member.promoted', actor: o.id, member: m3.id})
+      expect((await waitMessage(m3.c, conv, 8)).body).toEqual({action: 'member.promoted', actor: o.id, member: m3.id})
       expect(await o.c.request('group.leave', {conversation: conv})).toEqual({conversation: conv, seq: 9})
-      for (const x of [m1, m3, o2]) expect((await waitSeq(x.c, conv, 9)).body).toEqual({action: 'member.left', actor: o.id, newOwner: m3.id})
+      for (const x of [m1, m3, o2]) expect((await waitMessage(x.c, conv, 9)).body).toEqual({action: 'member.left', actor: o.id, newOwner: m3.id})
       expect(roles(await m1.c.request('group.info', {conversation: conv}))).toEqual({[m1.id]: 'member', [m3.id]: 'owner'})
       expect(await inboxEntry(o2.c, conv)).toMatchObject({status: 'left', lastSeq: 9})
       await expectCode(o.c.request('sync', {conversation: conv, after: 0}), 'forbidden')
@@ -112,7 +113,7 @@ describe.each(LEGS)('groups on %s adapters', (leg) => {
       expect(await m3.c.request('group.add', {conversation: conv, members: [m2.id]})).toEqual({conversation: conv, seq: 10, members: [m2.id]})
       expect(await inboxEntry(m2.c, conv)).toMatchObject({status: 'member', lastSeq: 10})
       expect(await m3.c.request('group.leave', {conversation: conv})).toEqual({conversation: conv, seq: 11})
-      expect((await waitSeq(m2.c, conv, 11)).body).toEqual({action: 'member.left', actor: m3.id, newOwner: m1.id})
+      expect((await waitMessage(m2.c, conv, 11)).body).toEqual({action: 'member.left', actor: m3.id, newOwner: m1.id})
       const afterLeaves = await m2.c.request('group.info', {conversation: conv})
       expect(roles(afterLeaves)).toEqual({[m1.id]: 'owner', [m2.id]: 'member'})
       expect(afterLeaves.members.find((m) => m.user === m2.id)?.joinedSeq).toBe(10)
@@ -121,7 +122,7 @@ describe.each(LEGS)('groups on %s adapters', (leg) => {
       expect(await m1.c.request('group.add', {conversation: conv, members: [o.id]})).toEqual({conversation: conv, seq: 12, members: [o.id]})
       await expectCode(m2.c.request('group.delete', {conversation: conv}), 'forbidden')
       expect(await m1.c.request('group.delete', {conversation: conv})).toEqual({conversation: conv, seq: 13})
-      for (const x of [m2, o, o2]) expect((await waitSeq(x.c, conv, 13)).body).toEqual({action: 'group.deleted', actor: m1.id})
+      for (const x of [m2, o, o2]) expect((await waitMessage(x.c, conv, 13)).body).toEqual({action: 'group.deleted', actor: m1.id})
       for (const x of [m1, m2]) {
         await expectCode(x.c.request('send', {conversation: conv, clientMsgId: `after-delete-${x.id}`, kind: 'text', body: 'anyone?'}), 'not_found')
         await expect4xx(x.c.request('group.info', {conversation: conv}))
@@ -142,7 +143,7 @@ describe.each(LEGS)('groups on %s adapters', (leg) => {
 
     it('puts membership changes in the seq stream: every device sees one identical order; a removed member gets nothing after its removal', async () => {
       const o = await person(cluster, 0)
-      const o2 = await otherDevice(cluster, o, 1)
+      const o2 = await otherDevice(cluster, o, 1, {device: 'second-device-1', expectSameUser: true})
       const a = await person(cluster, 1)
       const b = await person(cluster, 0)
       const c = await person(cluster, 1)
@@ -168,7 +169,7 @@ describe.each(LEGS)('groups on %s adapters', (leg) => {
       const removal = await o.c.request('group.remove', {conversation: conv, members: [c.id]})
       const removedAt = removal.seq!
       mine(o.c, removedAt)
-      const removalEvent = await waitSeq(c.c, conv, removedAt)
+      const removalEvent = await waitMessage(c.c, conv, removedAt)
       expect(removalEvent).toMatchObject({kind: 'system', body: {action: 'members.removed', actor: o.id, members: [c.id]}})
 
       // After the removal: more chat and another change; c must see none of it.
@@ -179,18 +180,18 @@ describe.each(LEGS)('groups on %s adapters', (leg) => {
       const last = promo.seq!
 
       const everyone = [o.c, o2.c, a.c, b.c, d.c]
-      const windowOf = (x: MsgrClient) => (x === d.c ? range(addSeq, last) : range(1, last))
+      const windowOf = (x: MsgrClient) => (x === d.c ? range(addSeq, last, 'inclusive') : range(1, last, 'inclusive'))
       for (const x of everyone) await waitFor(() => liveSeqs(x, conv).length === windowOf(x).filter((s) => !(sent.get(x) ?? []).includes(s)).length, 15_000)
       await sleep(200) // grace for anything that should not come
       for (const x of everyone) expect(liveSeqs(x, conv)).toEqual(windowOf(x).filter((s) => !(sent.get(x) ?? []).includes(s)))
-      expect(liveSeqs(c.c, conv)).toEqual(range(1, removedAt).filter((s) => !(sent.get(c.c) ?? []).includes(s)))
+      expect(liveSeqs(c.c, conv)).toEqual(range(1, removedAt, 'inclusive').filter((s) => !(sent.get(c.c) ?? []).includes(s)))
       expect(c.c.events.some((e) => 'conversation' in e && e.conversation === conv && 'seq' in e && e.seq > removedAt)).toBe(false)
 
       // Every member's history is the same, gapless, and has the commands exactly where their replies said.
       const histories = await Promise.all(everyone.map((x) => syncAll(x, conv)))
       for (const h of histories) expect(strip(h)).toEqual(strip(histories[0]!))
       const history = histories[0]!
-      expect(history.map((m) => m.seq)).toEqual(range(1, last))
+      expect(history.map((m) => m.seq)).toEqual(range(1, last, 'inclusive'))
       const actions = new Map(history.filter((m) => m.kind === 'system').map((m) => [m.seq, (m.body as {action: string}).action]))
       expect(actions).toEqual(
         new Map([
@@ -212,11 +213,11 @@ describe.each(LEGS)('groups on %s adapters', (leg) => {
       // Re-added, it receives again (from its new join on).
       const readd = await o.c.request('group.add', {conversation: conv, members: [c.id]})
       expect(readd.seq).toBe(last + 1)
-      expect((await waitSeq(c.c, conv, readd.seq!)).body).toEqual({action: 'members.added', actor: o.id, members: [c.id]})
+      expect((await waitMessage(c.c, conv, readd.seq!)).body).toEqual({action: 'members.added', actor: o.id, members: [c.id]})
       const welcome = await send(b.c, conv, 'welcome back')
-      await waitSeq(c.c, conv, welcome.seq)
+      await waitMessage(c.c, conv, welcome.seq)
       expect((await send(c.c, conv, 'thanks')).seq).toBe(welcome.seq + 1)
-      await waitSeq(a.c, conv, welcome.seq + 1)
+      await waitMessage(a.c, conv, welcome.seq + 1)
       expect(liveSeqs(c.c, conv).filter((s) => s > removedAt)).toEqual([readd.seq, welcome.seq])
       expect(await inboxEntry(c.c, conv)).toMatchObject({status: 'member', lastSeq: welcome.seq + 1})
       expect((await c.c.request('group.info', {conversation: conv})).members).toContainEqual({user: c.id, role: 'member', joinedSeq: readd.seq})
@@ -340,13 +341,13 @@ describe.each(LEGS)('groups on %s adapters', (leg) => {
       // The owner can remove an admin.
       const removed = await owner.c.request('group.remove', {conversation: conv, members: [admin2.id]})
       expect(removed.members).toEqual([admin2.id])
-      expect((await waitSeq(admin2.c, conv, removed.seq!)).body).toEqual({action: 'members.removed', actor: owner.id, members: [admin2.id]})
+      expect((await waitMessage(admin2.c, conv, removed.seq!)).body).toEqual({action: 'members.removed', actor: owner.id, members: [admin2.id]})
 
       // Bans: a member is banned out (system message, inbox 'banned'), cannot come back by link or by add.
       const {code} = await admin.c.request('group.invite.create', {conversation: conv})
       const ban = await admin.c.request('group.ban', {conversation: conv, member: member.id})
       expect(ban.seq).toBeGreaterThan(removed.seq!)
-      expect((await waitSeq(member.c, conv, ban.seq!)).body).toEqual({action: 'member.banned', actor: admin.id, member: member.id})
+      expect((await waitMessage(member.c, conv, ban.seq!)).body).toEqual({action: 'member.banned', actor: admin.id, member: member.id})
       expect(await inboxEntry(member.c, conv)).toMatchObject({status: 'banned', lastSeq: ban.seq})
       await expectCode(member.c.request('group.join', {code}), 'forbidden')
       await expect(owner.c.request('group.add', {conversation: conv, members: [other.id, member.id]})).rejects.toMatchObject({
@@ -368,7 +369,7 @@ describe.each(LEGS)('groups on %s adapters', (leg) => {
 
       // Owner bans an admin.
       const banAdmin = await owner.c.request('group.ban', {conversation: conv, member: admin.id})
-      expect((await waitSeq(admin.c, conv, banAdmin.seq!)).body).toEqual({action: 'member.banned', actor: owner.id, member: admin.id})
+      expect((await waitMessage(admin.c, conv, banAdmin.seq!)).body).toEqual({action: 'member.banned', actor: owner.id, member: admin.id})
 
       // Join with a revoked, unknown or malformed code.
       const {code: revokable} = await owner.c.request('group.invite.create', {conversation: conv})
@@ -410,7 +411,7 @@ describe.each(LEGS)('groups on %s adapters', (leg) => {
       expect(open).toEqual({conversation: conv, code: expect.stringMatching(/^[A-Za-z0-9_-]{8,64}$/)})
       const joined = await x.c.request('group.join', {code: open.code})
       expect(joined).toEqual({conversation: conv, seq: 3, members: [x.id]})
-      for (const p of [owner, admin, member]) expect((await waitSeq(p.c, conv, 3)).body).toEqual({action: 'member.joined', actor: x.id, via: 'link'})
+      for (const p of [owner, admin, member]) expect((await waitMessage(p.c, conv, 3)).body).toEqual({action: 'member.joined', actor: x.id, via: 'link'})
       expect(await x.c.request('group.join', {code: open.code})).toEqual({conversation: conv}) // already in: nothing
       expect((await x.c.request('group.info', {conversation: conv})).members).toContainEqual({user: x.id, role: 'member', joinedSeq: 3})
       expect((await send(x.c, conv, 'hi, joined by link')).seq).toBe(4)
@@ -420,8 +421,8 @@ describe.each(LEGS)('groups on %s adapters', (leg) => {
       expect(await y.c.request('group.join', {code: gated.code})).toEqual({conversation: conv, requested: true})
       for (const p of [owner, admin]) expect(await waitRequest(p.c, conv, y.id)).toEqual({ev: 'group.request', conversation: conv, user: y.id})
       const barrier = await send(owner.c, conv, 'barrier')
-      await waitSeq(member.c, conv, barrier.seq)
-      await waitSeq(x.c, conv, barrier.seq)
+      await waitMessage(member.c, conv, barrier.seq)
+      await waitMessage(x.c, conv, barrier.seq)
       for (const p of [member, x]) expect(p.c.events.some((e) => e.ev === 'group.request')).toBe(false)
       await expectCode(y.c.request('group.info', {conversation: conv}), 'forbidden')
       await expectCode(y.c.request('send', {conversation: conv, clientMsgId: 'early', kind: 'text', body: 'x'}), 'forbidden')
@@ -434,7 +435,7 @@ describe.each(LEGS)('groups on %s adapters', (leg) => {
       // Approve: member.joined, to everyone including the newcomer.
       const approved = await admin.c.request('group.approve', {conversation: conv, member: y.id})
       expect(approved).toEqual({conversation: conv, seq: barrier.seq + 1, members: [y.id]})
-      for (const p of [owner, member, x, y]) expect((await waitSeq(p.c, conv, approved.seq!)).body).toEqual({action: 'member.joined', actor: y.id, approvedBy: admin.id})
+      for (const p of [owner, member, x, y]) expect((await waitMessage(p.c, conv, approved.seq!)).body).toEqual({action: 'member.joined', actor: y.id, approvedBy: admin.id})
       expect(await owner.c.request('group.requests', {conversation: conv})).toEqual({requests: []})
       expect((await send(y.c, conv, 'thanks for approving')).seq).toBe(approved.seq! + 1)
       await expectCode(admin.c.request('group.approve', {conversation: conv, member: y.id}), 'not_found')
@@ -474,7 +475,7 @@ describe.each(LEGS)('groups on %s adapters', (leg) => {
     it('conv.settings: muted/archived are per member and show in that member’s inbox only', async () => {
       const o = await person(cluster, 0)
       const a = await person(cluster, 1)
-      const a2 = await otherDevice(cluster, a, 0)
+      const a2 = await otherDevice(cluster, a, 0, {device: 'second-device-0', expectSameUser: true})
       const outsider = await person(cluster, 0)
       const {conversation: conv} = await o.c.request('group.create', {name: 'Settings', members: [a.id]})
       const {token} = await a2.c.request('inbox', {})
@@ -523,7 +524,7 @@ describe.each(LEGS)('groups on %s adapters', (leg) => {
       const removals = await Promise.all(early.map((p) => o.c.request('group.remove', {conversation: conv, members: [p.id]})))
       expect(removals.map((r) => r.seq).sort((x, y) => x! - y!)).toEqual([6, 7, 8, 9])
       const removedInbox = await Promise.all(early.map(async (p) => (await inboxEntry(p.c, conv))?.lastSeq))
-      for (const [i, p] of early.entries()) expect((await waitSeq(p.c, conv, removals[i]!.seq!)).body).toMatchObject({action: 'members.removed', members: [p.id]})
+      for (const [i, p] of early.entries()) expect((await waitMessage(p.c, conv, removals[i]!.seq!)).body).toMatchObject({action: 'members.removed', members: [p.id]})
       expect({joinedSeq, removedInbox}).toEqual({joinedSeq: adds.map((a) => a.seq), removedInbox: removals.map((r) => r.seq)})
     })
   })
@@ -588,64 +589,13 @@ interface MatrixRow {
   result: {seq?: boolean; members?: boolean; code?: boolean; requests?: boolean}
 }
 
-interface Person {
-  pair: TestUser
-  id: string
-  c: MsgrClient
-}
-
-async function person(cluster: TestCluster, gateway: number): Promise<Person> {
-  const pair = await cluster.login(undefined, 'test-device', gateway)
-  return {pair, id: pair.userId, c: await cluster.connect(pair, gateway)}
-}
-
-async function otherDevice(cluster: TestCluster, of: Person, gateway: number): Promise<Person> {
-  const pair = await cluster.login(of.pair.phone, `second-device-${gateway}`, gateway)
-  expect(pair.userId).toBe(of.id)
-  return {pair, id: pair.userId, c: await cluster.connect(pair, gateway)}
-}
-
 let msgCounter = 0
 function send(c: MsgrClient, conversation: string, body: string) {
   return c.request('send', {conversation, clientMsgId: `m${++msgCounter}`, kind: 'text', body})
 }
 
-const isMessage =
-  (conversation: string, seq?: number) =>
-  (e: ServerEvent): e is MessageEvent =>
-    e.ev === 'message' && e.conversation === conversation && (seq === undefined || e.seq === seq)
-
-function waitSeq(c: MsgrClient, conversation: string, seq: number): Promise<MessageEvent> {
-  return c.waitForEvent(isMessage(conversation, seq))
-}
-
 function waitRequest(c: MsgrClient, conversation: string, user: string) {
   return c.waitForEvent((e) => e.ev === 'group.request' && e.conversation === conversation && e.user === user)
-}
-
-function liveEvents(c: MsgrClient, conversation: string): MessageEvent[] {
-  return c.events.filter(isMessage(conversation))
-}
-
-function liveSeqs(c: MsgrClient, conversation: string): number[] {
-  return liveEvents(c, conversation).map((e) => e.seq)
-}
-
-async function syncAll(c: MsgrClient, conversation: string): Promise<MessageView[]> {
-  const all: MessageView[] = []
-  for (;;) {
-    const page = await c.request('sync', {conversation, after: all.at(-1)?.seq ?? 0, limit: 500})
-    all.push(...page.messages)
-    if (!page.hasMore) return all
-  }
-}
-
-async function inboxEntry(c: MsgrClient, conversation: string): Promise<InboxEntry | undefined> {
-  return (await c.request('inbox', {})).conversations.find((e) => e.conversation === conversation)
-}
-
-function strip(messages: MessageView[]) {
-  return messages.map(({seq, messageId, sender, senderDevice, body, kind, clientMsgId, ts}) => ({seq, messageId, sender, senderDevice, body, kind, clientMsgId, ts}))
 }
 
 function sorted(values: readonly string[]): string[] {
@@ -658,14 +608,6 @@ function byUser<T extends {user: string}>(members: T[]): T[] {
 
 function roles(info: GroupInfo): Record<string, string> {
   return Object.fromEntries(info.members.map((m) => [m.user, m.role]))
-}
-
-function range(from: number, to: number): number[] {
-  return Array.from({length: Math.max(0, to - from + 1)}, (_, i) => from + i)
-}
-
-async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<void> {
-  await expect(promise).rejects.toMatchObject({error: {code}})
 }
 
 async function expect4xx(promise: Promise<unknown>): Promise<void> {

@@ -6,15 +6,14 @@ import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import type {MsgrClient} from '../../src/client/client.js'
-import type {MessageEvent} from '../../src/protocol/frames.js'
-import {LEGS, legAvailable, startCluster, type TestCluster, type TestUser, waitFor} from '../helpers/cluster.js'
+import {availableLegs, LEGS, startCluster, type TestCluster, type TestUser, waitFor} from '../helpers/cluster.js'
 import {exe, jpeg, pdf, png} from '../helpers/media-fixtures.js'
+import {expectCode, pair, waitMessage} from '../helpers/protocol.js'
 
 // Media through the real HTTP API and real WebSocket clients, on both adapter sets: uploads checked by
 // their bytes, members-only downloads, and messages that carry media.
 
-const available = Object.fromEntries(await Promise.all(LEGS.map(async (leg) => [leg, await legAvailable(leg)] as const)))
+const available = await availableLegs()
 const MAX_BYTES = 64 * 1024
 
 describe.each(LEGS)('media on %s adapters', (leg) => {
@@ -147,7 +146,7 @@ describe.each(LEGS)('media on %s adapters', (leg) => {
     })
 
     it('lets the uploader and members of the conversation it was sent to download it, nobody else', async () => {
-      const {a, b, ca, cb, conversation} = await pair(cluster)
+      const {pairA: a, pairB: b, a: ca, b: cb, conversation} = await pair(cluster)
       const outsider = await cluster.login()
       const bytes = jpeg('for b only')
       const media = await uploaded(a, bytes, 'image/jpeg')
@@ -195,7 +194,7 @@ describe.each(LEGS)('media on %s adapters', (leg) => {
     })
 
     it('refuses media messages with unknown, foreign or mismatched media', async () => {
-      const {a, ca, cb, conversation, b} = await pair(cluster)
+      const {pairA: a, a: ca, b: cb, conversation, pairB: b} = await pair(cluster)
       await expectCode(ca.request('send', {conversation, clientMsgId: 'm-unknown', kind: 'image', body: {media: sha256(Buffer.from('nope'))}}), 'not_found')
       // Someone else's upload, never shared with a: forbidden.
       const stranger = await cluster.login()
@@ -224,7 +223,7 @@ describe.each(LEGS)('media on %s adapters', (leg) => {
     })
 
     it('lets members of the conversation a media message is forwarded to download it', async () => {
-      const {a, ca, cb, conversation, b} = await pair(cluster)
+      const {pairA: a, a: ca, b: cb, conversation, pairB: b} = await pair(cluster)
       const media = await uploaded(a, png('forwarded'), 'image/png')
       const sent = await ca.request('send', {conversation, clientMsgId: 'to-fwd', kind: 'image', body: {media: media.id}})
       await waitMessage(cb, conversation, sent.seq)
@@ -240,23 +239,6 @@ describe.each(LEGS)('media on %s adapters', (leg) => {
   })
 })
 
-async function pair(cluster: TestCluster) {
-  const a = await cluster.login()
-  const b = await cluster.login()
-  const ca = await cluster.connect(a, 0)
-  const cb = await cluster.connect(b, 1)
-  const {conversation} = await ca.request('conv.direct', {with: b.userId})
-  return {a, b, ca, cb, conversation}
-}
-
-function waitMessage(c: MsgrClient, conversation: string, seq: number): Promise<MessageEvent> {
-  return c.waitForEvent((e): e is MessageEvent => e.ev === 'message' && e.conversation === conversation && e.seq === seq)
-}
-
 function sha256(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex')
-}
-
-async function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
-  await expect(promise).rejects.toMatchObject({error: {code}})
 }

@@ -1,14 +1,14 @@
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {type MsgrClient, RequestError} from '../../src/client/client.js'
+import {RequestError} from '../../src/client/client.js'
 import {decodeJson, encodeJson, type NodeBatch, type SendOutcome} from '../../src/core/envelope.js'
 import {partitionOf} from '../../src/core/ids.js'
-import type {MessageEvent, MessageView} from '../../src/protocol/frames.js'
-import {LEGS, legAvailable, startCluster, type TestCluster, waitFor} from '../helpers/cluster.js'
+import {availableLegs, LEGS, startCluster, type TestCluster, waitFor} from '../helpers/cluster.js'
+import {expectCode, liveSeqs, pair, strip, syncAll, waitMessage} from '../helpers/protocol.js'
 
 // Walking-skeleton guarantees of protocol v1, through real WebSocket clients, on both adapter sets.
 
-const available = Object.fromEntries(await Promise.all(LEGS.map(async (leg) => [leg, await legAvailable(leg)] as const)))
+const available = await availableLegs()
 
 describe.each(LEGS)('messaging on %s adapters', (leg) => {
   describe.runIf(available[leg])('1:1', () => {
@@ -258,37 +258,3 @@ describe.each(LEGS)('messaging on %s adapters', (leg) => {
     }, 120_000)
   })
 })
-
-async function pair(cluster: TestCluster) {
-  const pairA = await cluster.login()
-  const pairB = await cluster.login()
-  const a = await cluster.connect(pairA, 0)
-  const b = await cluster.connect(pairB, 1)
-  const {conversation} = await a.request('conv.direct', {with: pairB.userId})
-  return {a, b, conversation, pairA, pairB}
-}
-
-function waitMessage(c: MsgrClient, conversation: string, seq: number): Promise<MessageEvent> {
-  return c.waitForEvent((e): e is MessageEvent => e.ev === 'message' && e.conversation === conversation && e.seq === seq)
-}
-
-function liveSeqs(c: MsgrClient, conversation: string): number[] {
-  return c.events.filter((e): e is MessageEvent => e.ev === 'message' && e.conversation === conversation).map((e) => e.seq)
-}
-
-async function syncAll(c: MsgrClient, conversation: string): Promise<MessageView[]> {
-  const all: MessageView[] = []
-  for (;;) {
-    const page = await c.request('sync', {conversation, after: all.at(-1)?.seq ?? 0, limit: 500})
-    all.push(...page.messages)
-    if (!page.hasMore) return all
-  }
-}
-
-function strip(messages: MessageView[]) {
-  return messages.map(({seq, messageId, sender, senderDevice, body, kind, clientMsgId, ts}) => ({seq, messageId, sender, senderDevice, body, kind, clientMsgId, ts}))
-}
-
-async function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
-  await expect(promise).rejects.toMatchObject({error: {code}})
-}

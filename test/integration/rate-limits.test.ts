@@ -7,14 +7,14 @@ import WebSocket from 'ws'
 import {createRedisDistinctLimiter} from '../../src/adapters/redis/distinct-limiter.js'
 import {createRedisRateLimiter} from '../../src/adapters/redis/rate-limiter.js'
 import {CLIENT_SUBPROTOCOL, type MsgrClient, RequestError} from '../../src/client/client.js'
-import {LEGS, legAvailable, sleep, startCluster, type TestCluster, waitFor} from '../helpers/cluster.js'
+import {availableLegs, LEGS, sleep, startCluster, type TestCluster, waitFor} from '../helpers/cluster.js'
 import {findServices, haveServices} from '../helpers/services.js'
 
 // Rate limits through the real protocol (docs/protocol.md, "Rate limits"), with small budgets so the
 // suite stays fast: per-user budgets shared by two gateways (memory limiter inside one process, Redis
 // across processes), per-connection frame budgets, the duplicate-content rule and max connections.
 
-const available = Object.fromEntries(await Promise.all(LEGS.map(async (leg) => [leg, await legAvailable(leg)] as const)))
+const available = await availableLegs()
 
 const RATE_LIMITS = {
   frames: {ratePerSec: 10, burst: 20},

@@ -3,15 +3,16 @@ import {randomUUID} from 'node:crypto'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {MsgrClient} from '../../src/client/client.js'
-import type {HiddenEvent, InboxEntry, MessageEvent, MessageView, PresenceEvent, ServerEvent, TypingEvent} from '../../src/protocol/frames.js'
-import {LEGS, legAvailable, sleep, startCluster, type TestCluster, type TestUser} from '../helpers/cluster.js'
+import type {HiddenEvent, PresenceEvent, TypingEvent} from '../../src/protocol/frames.js'
+import {availableLegs, LEGS, sleep, startCluster, type TestCluster} from '../helpers/cluster.js'
+import {expectCode, inboxEntry, otherDevice, type Person, person, syncAll, waitMessage} from '../helpers/protocol.js'
 
 // Reactions, edits, deletes (for everyone / for me), forwards, blocking, typing and presence through real
 // WebSocket clients on both adapter sets, two gateways. Reactions, edits and deletes for everyone are
 // entries of the conversation's own seq stream (kinds 'reaction', 'edit', 'delete'), applied by the worker
 // in seq order (src/core/message-rules.ts); typing and presence are ephemeral (src/server/gateway/presence.ts).
 
-const available = Object.fromEntries(await Promise.all(LEGS.map(async (leg) => [leg, await legAvailable(leg)] as const)))
+const available = await availableLegs()
 
 describe.each(LEGS)('rich messaging on %s adapters', (leg) => {
   describe.runIf(available[leg])('content', () => {
@@ -30,16 +31,16 @@ describe.each(LEGS)('rich messaging on %s adapters', (leg) => {
       await a.c.request('send', {conversation, clientMsgId: 'm1', kind: 'text', body: 'react to me'})
 
       expect(await b.c.request('react', {conversation, seq: 1, emoji: '👍'})).toEqual({seq: 2})
-      expect(await waitSeq(a.c, conversation, 2)).toMatchObject({
+      expect(await waitMessage(a.c, conversation, 2)).toMatchObject({
         kind: 'reaction',
         sender: b.id,
         senderDevice: b.pair.deviceId,
         body: {target: 1, emoji: '👍', op: 'add'},
       })
-      await waitSeq(b2.c, conversation, 2) // the reactor's other device too
+      await waitMessage(b2.c, conversation, 2) // the reactor's other device too
       expect(await a.c.request('react', {conversation, seq: 1, emoji: '👍'})).toEqual({seq: 3})
       expect(await a.c.request('react', {conversation, seq: 1, emoji: '❤️'})).toEqual({seq: 4})
-      await waitSeq(b.c, conversation, 4)
+      await waitMessage(b.c, conversation, 4)
 
       let history = await syncAll(b.c, conversation)
       expect(history.map((m) => [m.seq, m.kind])).toEqual([
@@ -54,7 +55,7 @@ describe.each(LEGS)('rich messaging on %s adapters', (leg) => {
       expect((await syncAll(a.c, conversation))[0]!.reactions).toEqual({'👍': 2, '❤️': 1})
 
       expect(await b.c.request('react', {conversation, seq: 1, emoji: '👍', remove: true})).toEqual({seq: 5})
-      expect(await waitSeq(a.c, conversation, 5)).toMatchObject({kind: 'reaction', body: {target: 1, emoji: '👍', op: 'remove'}})
+      expect(await waitMessage(a.c, conversation, 5)).toMatchObject({kind: 'reaction', body: {target: 1, emoji: '👍', op: 'remove'}})
       expect((await syncAll(b.c, conversation))[0]!.reactions).toEqual({'👍': 1, '❤️': 1})
       // Adding the same reaction twice counts once.
       await a.c.request('react', {conversation, seq: 1, emoji: '❤️'})
@@ -82,15 +83,15 @@ describe.each(LEGS)('rich messaging on %s adapters', (leg) => {
       const {a, b, conversation} = await direct(cluster)
       const a2 = await otherDevice(cluster, a, 1)
       await a.c.request('send', {conversation, clientMsgId: 'm1', kind: 'text', body: 'helo'})
-      await waitSeq(a2.c, conversation, 1)
+      await waitMessage(a2.c, conversation, 1)
       const {token} = await a2.c.request('inbox', {})
       await a2.c.close()
 
       await expectCode(b.c.request('edit', {conversation, seq: 1, body: 'not yours'}), 'forbidden')
       expect(await a.c.request('edit', {conversation, seq: 1, body: 'hello'})).toEqual({seq: 2})
-      expect(await waitSeq(b.c, conversation, 2)).toMatchObject({kind: 'edit', sender: a.id, body: {target: 1, body: 'hello', version: 2}})
+      expect(await waitMessage(b.c, conversation, 2)).toMatchObject({kind: 'edit', sender: a.id, body: {target: 1, body: 'hello', version: 2}})
       expect(await a.c.request('edit', {conversation, seq: 1, body: {text: 'hello!', mentions: [b.id]}})).toEqual({seq: 3})
-      expect(await waitSeq(b.c, conversation, 3)).toMatchObject({kind: 'edit', body: {target: 1, body: {text: 'hello!', mentions: [b.id]}, version: 3}})
+      expect(await waitMessage(b.c, conversation, 3)).toMatchObject({kind: 'edit', body: {target: 1, body: {text: 'hello!', mentions: [b.id]}, version: 3}})
 
       const history = await syncAll(b.c, conversation)
       expect(history.map((m) => [m.seq, m.kind])).toEqual([
@@ -129,21 +130,21 @@ describe.each(LEGS)('rich messaging on %s adapters', (leg) => {
     it('unread in inbox counts only messages people wrote: not reactions, edits, deletes or tombstones', async () => {
       const {a, b, conversation} = await direct(cluster)
       await a.c.request('send', {conversation, clientMsgId: 'm1', kind: 'text', body: 'one'})
-      expect(await entryOf(b.c, conversation)).toMatchObject({lastSeq: 1, unread: 1})
+      expect(await inboxEntry(b.c, conversation)).toMatchObject({lastSeq: 1, unread: 1})
       await b.c.request('receipt', {conversation, type: 'read', seq: 1})
       // Behaviour today (src/core/store/conversations.ts inbox): entries of kinds reaction/edit/delete by
       // the other member move lastSeq but never count as unread. Sensible: "unread" badges people's messages.
       await a.c.request('react', {conversation, seq: 1, emoji: '🎉'})
       await a.c.request('edit', {conversation, seq: 1, body: 'one, edited'})
-      expect(await entryOf(b.c, conversation)).toMatchObject({lastSeq: 3, readSeq: 1, unread: 0})
+      expect(await inboxEntry(b.c, conversation)).toMatchObject({lastSeq: 3, readSeq: 1, unread: 0})
       await a.c.request('send', {conversation, clientMsgId: 'm2', kind: 'text', body: 'two'})
-      expect(await entryOf(b.c, conversation)).toMatchObject({lastSeq: 4, readSeq: 1, unread: 1})
+      expect(await inboxEntry(b.c, conversation)).toMatchObject({lastSeq: 4, readSeq: 1, unread: 1})
       // A message deleted for everyone before it was read stops counting.
       await a.c.request('delete', {conversation, seq: 4, scope: 'everyone'})
-      expect(await entryOf(b.c, conversation)).toMatchObject({lastSeq: 5, readSeq: 1, unread: 0})
+      expect(await inboxEntry(b.c, conversation)).toMatchObject({lastSeq: 5, readSeq: 1, unread: 0})
       // The reactor's own entries move its own watermarks, like sends.
       await b.c.request('react', {conversation, seq: 1, emoji: '👍'})
-      expect(await entryOf(b.c, conversation)).toMatchObject({lastSeq: 6, readSeq: 6, unread: 0})
+      expect(await inboxEntry(b.c, conversation)).toMatchObject({lastSeq: 6, readSeq: 6, unread: 0})
     })
 
     it('delete for everyone: sender only in a direct chat; a tombstone keeps its seq; reactions go; nothing can target it', async () => {
@@ -154,7 +155,7 @@ describe.each(LEGS)('rich messaging on %s adapters', (leg) => {
 
       await expectCode(b.c.request('delete', {conversation, seq: 1, scope: 'everyone'}), 'forbidden')
       expect(await a.c.request('delete', {conversation, seq: 1, scope: 'everyone'})).toEqual({seq: 4})
-      expect(await waitSeq(b.c, conversation, 4)).toMatchObject({kind: 'delete', sender: a.id, body: {target: 1}})
+      expect(await waitMessage(b.c, conversation, 4)).toMatchObject({kind: 'delete', sender: a.id, body: {target: 1}})
 
       for (const c of [a.c, b.c]) {
         const history = await syncAll(c, conversation)
@@ -208,7 +209,7 @@ describe.each(LEGS)('rich messaging on %s adapters', (leg) => {
       await expectCode(m.c.request('delete', {conversation, seq: s3.seq, scope: 'everyone'}), 'forbidden')
       await expectCode(m.c.request('delete', {conversation, seq: 1, scope: 'everyone'}), 'invalid_request') // the system message
       const byAdmin = await admin.c.request('delete', {conversation, seq: s1.seq, scope: 'everyone'})
-      expect(await waitSeq(m.c, conversation, byAdmin.seq!)).toMatchObject({kind: 'delete', sender: admin.id, body: {target: s1.seq}})
+      expect(await waitMessage(m.c, conversation, byAdmin.seq!)).toMatchObject({kind: 'delete', sender: admin.id, body: {target: s1.seq}})
       await o.c.request('delete', {conversation, seq: s2.seq, scope: 'everyone'})
       await m2.c.request('delete', {conversation, seq: s4.seq, scope: 'everyone'})
 
@@ -225,7 +226,7 @@ describe.each(LEGS)('rich messaging on %s adapters', (leg) => {
       await b.c.request('send', {conversation, clientMsgId: 'b1', kind: 'text', body: 'embarrassing'})
       await b.c.request('send', {conversation, clientMsgId: 'b2', kind: 'text', body: 'fine'})
       await b.c.request('react', {conversation, seq: 1, emoji: '😂'})
-      await waitSeq(a2.c, conversation, 3)
+      await waitMessage(a2.c, conversation, 3)
 
       expect(await a.c.request('delete', {conversation, seq: 1, scope: 'me'})).toEqual({})
       const hidden = await a2.c.waitForEvent((e): e is HiddenEvent => e.ev === 'hidden' && e.conversation === conversation)
@@ -265,13 +266,13 @@ describe.each(LEGS)('rich messaging on %s adapters', (leg) => {
 
       const fwd = await a.c.request('forward', {conversation: target, clientMsgId: 'f1', from: {conversation: source, seq: 1}})
       expect(fwd).toMatchObject({seq: 1, messageId: expect.any(String), ts: expect.any(String)})
-      const live = await waitSeq(c.c, target, 1)
+      const live = await waitMessage(c.c, target, 1)
       expect(live).toMatchObject({kind: 'text', body: 'pass it on', sender: a.id, clientMsgId: 'f1', forwardedFrom: {conversation: source, seq: 1, sender: b.id}})
       const stored = (await syncAll(c.c, target))[0]!
       expect(stored).toMatchObject({messageId: fwd.messageId, forwardedFrom: {conversation: source, seq: 1, sender: b.id}, body: 'pass it on'})
       // Object bodies and other content kinds are copied as they are; a retry is idempotent like send.
       const loc = await a.c.request('forward', {conversation: target, clientMsgId: 'f2', from: {conversation: source, seq: 2}})
-      expect((await waitSeq(c.c, target, loc.seq)).body).toEqual({lat: 1.5, lon: 2.5})
+      expect((await waitMessage(c.c, target, loc.seq)).body).toEqual({lat: 1.5, lon: 2.5})
       expect(await a.c.request('forward', {conversation: target, clientMsgId: 'f1', from: {conversation: source, seq: 1}})).toMatchObject({
         seq: 1,
         messageId: fwd.messageId,
@@ -480,45 +481,12 @@ describe.each(LEGS)('rich messaging on %s adapters', (leg) => {
   })
 })
 
-interface Person {
-  id: string
-  pair: TestUser
-  c: MsgrClient
-}
-
-async function person(cluster: TestCluster, gateway: number): Promise<Person> {
-  const pair = await cluster.login(undefined, 'test-device', gateway)
-  return {id: pair.userId, pair, c: await cluster.connect(pair, gateway)}
-}
-
-async function otherDevice(cluster: TestCluster, of: Person, gateway: number): Promise<Person> {
-  const pair = await cluster.login(of.pair.phone, `device-${randomUUID().slice(0, 8)}`, gateway)
-  return {id: pair.userId, pair, c: await cluster.connect(pair, gateway)}
-}
-
 /** Two users on different gateways and their direct conversation. */
 async function direct(cluster: TestCluster): Promise<{a: Person; b: Person; conversation: string}> {
   const a = await person(cluster, 0)
   const b = await person(cluster, 1)
   const {conversation} = await a.c.request('conv.direct', {with: b.id})
   return {a, b, conversation}
-}
-
-function waitSeq(c: MsgrClient, conversation: string, seq: number): Promise<MessageEvent> {
-  return c.waitForEvent((e: ServerEvent): e is MessageEvent => e.ev === 'message' && e.conversation === conversation && e.seq === seq)
-}
-
-async function syncAll(c: MsgrClient, conversation: string): Promise<MessageView[]> {
-  const all: MessageView[] = []
-  for (;;) {
-    const page = await c.request('sync', {conversation, after: all.at(-1)?.seq ?? 0, limit: 500})
-    all.push(...page.messages)
-    if (!page.hasMore) return all
-  }
-}
-
-async function entryOf(c: MsgrClient, conversation: string): Promise<InboxEntry | undefined> {
-  return (await c.request('inbox', {})).conversations.find((e) => e.conversation === conversation)
 }
 
 async function waitForCount(count: () => number, n: number, timeoutMs = 5000): Promise<void> {
@@ -532,8 +500,4 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
     () => 'ok',
     (error: {error?: {code?: string}}) => error.error?.code ?? String(error),
   )
-}
-
-async function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
-  await expect(promise).rejects.toMatchObject({error: {code}})
 }

@@ -4,11 +4,12 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {MsgrClient} from '../../src/client/client.js'
 import type {SearchHit, SearchResult} from '../../src/protocol/frames.js'
-import {LEGS, legAvailable, startCluster, type TestCluster} from '../helpers/cluster.js'
+import {availableLegs, LEGS, startCluster, type TestCluster} from '../helpers/cluster.js'
+import {expectCode, pair} from '../helpers/protocol.js'
 
 // Message search (docs/protocol.md, `search`) through real WebSocket clients, on both adapter sets.
 
-const available = Object.fromEntries(await Promise.all(LEGS.map(async (leg) => [leg, await legAvailable(leg)] as const)))
+const available = await availableLegs()
 
 describe.each(LEGS)('search on %s adapters', (leg) => {
   describe.runIf(available[leg])('search', () => {
@@ -227,15 +228,6 @@ describe.each(LEGS)('search on %s adapters', (leg) => {
   })
 })
 
-async function pair(cluster: TestCluster) {
-  const pairA = await cluster.login()
-  const pairB = await cluster.login()
-  const a = await cluster.connect(pairA, 0)
-  const b = await cluster.connect(pairB, 1)
-  const {conversation} = await a.request('conv.direct', {with: pairB.userId})
-  return {a, b, conversation, pairA, pairB}
-}
-
 async function login(cluster: TestCluster, gateway: number) {
   const pair = await cluster.login()
   return {userId: pair.userId, client: await cluster.connect(pair, gateway)}
@@ -261,8 +253,4 @@ function newestFirst(x: SearchHit, y: SearchHit): number {
   if (x.ts !== y.ts) return x.ts < y.ts ? 1 : -1
   if (x.conversation !== y.conversation) return x.conversation < y.conversation ? 1 : -1
   return y.seq - x.seq
-}
-
-async function expectCode(promise: Promise<unknown>, code: string, label?: string): Promise<void> {
-  await expect(promise, label).rejects.toMatchObject({error: {code}})
 }
