@@ -1,6 +1,5 @@
-import {Redis} from 'ioredis'
-
 import type {DistinctLimiter} from '../../core/ports.js'
+import {closeRedis, openRedis} from './client.js'
 import {fastFailRedisOptions, luaScript} from './lua-script.js'
 
 export interface RedisDistinctLimiterOptions {
@@ -18,8 +17,7 @@ export interface RedisDistinctLimiterOptions {
  */
 export function createRedisDistinctLimiter(options: RedisDistinctLimiterOptions): DistinctLimiter {
   if (/[{}]/.test(options.namespace)) throw new Error(`distinct limiter namespace must not contain braces: ${options.namespace}`)
-  const client = new Redis(options.url, fastFailRedisOptions(options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS))
-  client.on('error', options.onError ?? (() => {}))
+  const client = openRedis(options.url, {onError: options.onError, overrides: fastFailRedisOptions(options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS)})
   const key = (k: string) => `${options.namespace}:dl:{${k}}`
 
   return {
@@ -33,13 +31,7 @@ export function createRedisDistinctLimiter(options: RedisDistinctLimiterOptions)
 
     healthy: () => client.status === 'ready',
 
-    async close() {
-      try {
-        await client.quit()
-      } catch {
-        client.disconnect()
-      }
-    },
+    close: () => closeRedis(client),
   }
 }
 

@@ -1,14 +1,12 @@
-import {Redis} from 'ioredis'
-
 import type {PresenceRecord, PresenceStore} from '../../core/ports.js'
+import {closeRedis, openRedis} from './client.js'
 
 // Presence in Redis: one small hash per user (hash-tagged for Redis Cluster), read in one pipeline.
 
 const TTL_MS = 30 * 24 * 3600 * 1000
 
 export function createRedisPresenceStore(options: {url: string; namespace: string; onError?: (e: unknown) => void}): PresenceStore {
-  const redis = new Redis(options.url, {maxRetriesPerRequest: 2, retryStrategy: (n) => Math.min(n * 200, 5000)})
-  redis.on('error', (error) => options.onError?.(error))
+  const redis = openRedis(options.url, {onError: options.onError})
   const key = (user: string) => `${options.namespace}:presence:{${user}}`
   return {
     kind: 'redis',
@@ -40,8 +38,6 @@ export function createRedisPresenceStore(options: {url: string; namespace: strin
       tx.pexpire(key(user), TTL_MS)
       await tx.exec()
     },
-    async close() {
-      await redis.quit().catch(() => redis.disconnect())
-    },
+    close: () => closeRedis(redis),
   }
 }

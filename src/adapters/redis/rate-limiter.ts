@@ -1,7 +1,6 @@
-import {Redis} from 'ioredis'
-
 import type {RateLimiter} from '../../core/ports.js'
 import {assertRule} from '../../core/token-bucket.js'
+import {closeRedis, openRedis} from './client.js'
 import {fastFailRedisOptions, luaScript} from './lua-script.js'
 
 export interface RedisRateLimiterOptions {
@@ -20,8 +19,7 @@ export interface RedisRateLimiterOptions {
  */
 export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLimiter {
   if (/[{}]/.test(options.namespace)) throw new Error(`rate limiter namespace must not contain braces: ${options.namespace}`)
-  const client = new Redis(options.url, fastFailRedisOptions(options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS))
-  client.on('error', options.onError ?? (() => {}))
+  const client = openRedis(options.url, {onError: options.onError, overrides: fastFailRedisOptions(options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS)})
   const key = (k: string) => `${options.namespace}:rl:{${k}}`
 
   return {
@@ -35,13 +33,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
 
     healthy: () => client.status === 'ready',
 
-    async close() {
-      try {
-        await client.quit()
-      } catch {
-        client.disconnect()
-      }
-    },
+    close: () => closeRedis(client),
   }
 }
 

@@ -1,6 +1,7 @@
-import {Redis} from 'ioredis'
+import type {Redis} from 'ioredis'
 
 import {systemClock, type Clock, type ConnectionRegistry, type Route} from '../../core/ports.js'
+import {closeRedis, openRedis} from './client.js'
 
 export interface RedisRegistryOptions {
   url: string
@@ -24,15 +25,7 @@ export function createRedisRegistry(options: RedisRegistryOptions): ConnectionRe
   const onError = options.onError ?? (() => {})
   // A brace in the prefix would become the cluster hash tag and put every user in one slot.
   if (/[{}]/.test(options.namespace)) throw new Error(`registry namespace must not contain braces: ${options.namespace}`)
-  const client = new Redis(options.url, {
-    lazyConnect: false,
-    enableOfflineQueue: true,
-    // Commands fail after a couple of reconnect attempts instead of waiting for Redis forever.
-    maxRetriesPerRequest: 2,
-    retryStrategy: (attempt) => Math.min(attempt * 200, 5_000),
-  })
-  // Without a listener ioredis logs every connection error as unhandled.
-  client.on('error', onError)
+  const client = openRedis(options.url, {onError})
   const key = (userId: string) => `${options.namespace}:route:{${userId}}`
 
   return {
@@ -115,13 +108,7 @@ export function createRedisRegistry(options: RedisRegistryOptions): ConnectionRe
 
     healthy: () => client.status === 'ready',
 
-    async close() {
-      try {
-        await client.quit()
-      } catch {
-        client.disconnect()
-      }
-    },
+    close: () => closeRedis(client),
   }
 }
 
