@@ -5,6 +5,7 @@ import {migrate} from '../src/core/store/migrate.js'
 import {searchMessages} from '../src/core/store/search.js'
 import {type Bounds, fmtInt, fmtRatio, type LatencySummary, progress, round, runBounded} from './measure.js'
 import {adminUrl, createThrowawayDatabase} from './pg-database.js'
+import {mulberry32} from './random.js'
 import type {Table} from './table.js'
 
 // Message search (src/core/store/search.ts) on real Postgres: the plan of every query shape (it must
@@ -342,17 +343,6 @@ function zipfSampler(n: number, random: () => number): () => number {
       else hi = mid
     }
     return lo
-  }
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
 }
 

@@ -9,6 +9,7 @@ import {loadConversationStates} from '../src/core/store/message-writer.js'
 import {migrate} from '../src/core/store/migrate.js'
 import {type Bounds, fmtInt, fmtRatio, type LatencySummary, progress, round, runBounded} from './measure.js'
 import {adminUrl, createThrowawayDatabase} from './pg-database.js'
+import {mulberry32} from './random.js'
 import type {Table} from './table.js'
 
 // Message persistence, the worker's hot path. Baseline: one autocommit INSERT per message, the way a
@@ -249,17 +250,6 @@ function createTraffic(fixture: Fixture, seed: number): {next(): IngestEnvelope}
         at: Date.now(),
       }
     },
-  }
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
 }
 

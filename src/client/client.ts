@@ -2,6 +2,7 @@ import {EventEmitter} from 'node:events'
 
 import WebSocket from 'ws'
 
+import type {TokenPair} from '../core/auth/auth-service.js'
 import type {WireError} from '../errors.js'
 import type {OpName, ResultOf, ServerEvent} from '../protocol/frames.js'
 
@@ -140,13 +141,7 @@ export class MsgrClient extends EventEmitter<{event: [ServerEvent]; close: [numb
   }
 }
 
-export interface TokenPair {
-  userId: string
-  deviceId: string
-  accessToken: string
-  refreshToken: string
-  expiresIn: number
-}
+export type {TokenPair} from '../core/auth/auth-service.js'
 
 /** Logs in through the development OTP endpoint (servers started with --dev). */
 export async function loginWithDevOtp(baseUrl: string, phone: string, device = {name: 'msgr-cli', platform: 'cli'}): Promise<TokenPair> {
