@@ -5,6 +5,7 @@ import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {benchCodec} from './codec.js'
+import {benchDelivery} from './delivery.js'
 import {benchFanout} from './fanout.js'
 import {benchMedia} from './media.js'
 import {benchGroups} from './group-delivery.js'
@@ -24,6 +25,7 @@ const BENCHMARKS = {
   groups: async () => benchGroups(),
   search: async () => benchSearch(),
   limits: async () => benchRateLimits(),
+  delivery: async () => benchDelivery(),
 } satisfies Record<string, () => Promise<{result: unknown; tables: Table[]}>>
 
 type BenchName = keyof typeof BENCHMARKS

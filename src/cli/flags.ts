@@ -29,5 +29,8 @@ export const nodeFlags = {
   'rate-limits': Flags.string({description: 'Rate limits (frames per connection, sends and group changes per user, duplicate content to many conversations, max connections per user): on or off', env: 'MSGR_RATE_LIMITS', options: ['on', 'off'], default: 'on'}),
   'max-connections-per-user': Flags.integer({description: 'Open WebSocket connections one user may hold (more are refused with 429)', env: 'MSGR_MAX_CONNECTIONS_PER_USER', default: RATE_LIMIT_DEFAULTS.maxConnectionsPerUser, min: 1}),
   'admin-token': Flags.string({description: 'Bearer token the control plane requires on /v1/admin/* (16+ characters; msgr node/partition/status send it)', env: 'MSGR_ADMIN_TOKEN'}),
+  'tls-cert': Flags.string({description: 'PEM certificate chain: serve https:// and wss:// on --port (with --tls-key); omit when a load balancer terminates TLS', env: 'MSGR_TLS_CERT', dependsOn: ['tls-key']}),
+  'tls-key': Flags.string({description: 'PEM private key of --tls-cert', env: 'MSGR_TLS_KEY', dependsOn: ['tls-cert']}),
+  'ws-compression': Flags.boolean({description: 'Offer permessage-deflate on WebSockets (saves bandwidth, costs memory and CPU per socket)', env: 'MSGR_WS_COMPRESSION', default: false}),
   'send-timeout': Flags.integer({description: 'ms a send waits for its durable ack before answering "timeout"', env: 'MSGR_SEND_TIMEOUT_MS', default: DEFAULTS.sendTimeoutMs, min: 100}),
 }

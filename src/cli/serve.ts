@@ -5,14 +5,16 @@ import {join, resolve} from 'node:path'
 import {createLogger} from '../core/logger.js'
 import {canaryConfigFromFlags, type CanaryFlagValues} from './canary-flags.js'
 import {mediaConfigFromFlags, type MediaFlagValues} from './media-flags.js'
+import {pushConfigFromFlags, type PushFlagValues} from './push-flags.js'
 import {assertMigrated, migrate} from '../core/store/migrate.js'
 import {createAdapters} from '../server/adapters.js'
 import {defaultNodeId, parseNodeConfig, type Role} from '../server/config.js'
 import {startNode} from '../server/node.js'
+import {readTlsFiles} from '../server/tls.js'
 
 // Shared body of every `msgr serve …` command: config, adapters, migrations, node, signals.
 
-export interface ServeFlags extends MediaFlagValues, CanaryFlagValues {
+export interface ServeFlags extends MediaFlagValues, CanaryFlagValues, PushFlagValues {
   port: number
   host: string
   advertise?: string
@@ -27,6 +29,9 @@ export interface ServeFlags extends MediaFlagValues, CanaryFlagValues {
   'sms-sink'?: string
   'sms-webhook-url'?: string
   'send-timeout': number
+  'ws-compression': boolean
+  'tls-cert'?: string
+  'tls-key'?: string
   'admin-token'?: string
   'rate-limits': string
   'max-connections-per-user': number
@@ -54,16 +59,20 @@ export async function serve(roles: Role[], flags: ServeFlags, options: {embedded
     partitions: flags.partitions,
     jwtSecret: jwtSecret(flags, dataDir, logger),
     sendTimeoutMs: flags['send-timeout'],
+    wsCompression: flags['ws-compression'],
+    tls: flags['tls-cert'] && flags['tls-key'] ? {cert: flags['tls-cert'], key: flags['tls-key']} : undefined,
     adminToken: flags['admin-token'] || undefined,
     media: mediaConfigFromFlags(flags, dataDir),
     rateLimits: {enabled: flags['rate-limits'] !== 'off', maxConnectionsPerUser: flags['max-connections-per-user']},
     presence: flags.presence as 'contacts' | 'off',
     canary: canaryConfigFromFlags(flags),
+    push: pushConfigFromFlags(flags, flags.dev),
     sms: {
       sink: (flags['sms-sink'] ?? (flags.dev ? 'dev' : 'log')) as 'log' | 'dev' | 'webhook',
       webhookUrl: flags['sms-webhook-url'],
     },
   })
+  if (config.tls) readTlsFiles(config.tls) // a bad certificate fails now, before any database work
   const adapters = await createAdapters({
     databaseUrl: flags['database-url'],
     natsUrl: flags['nats-url'],
@@ -73,6 +82,7 @@ export async function serve(roles: Role[], flags: ServeFlags, options: {embedded
     namespace: config.namespace,
     ackWaitMs: config.ackWaitMs,
     routeTtlMs: config.routeTtlMs,
+    pushAckWaitMs: config.push.ackWaitMs,
     nodeId: config.nodeId,
     logger,
   })

@@ -4,11 +4,13 @@ import WebSocket from 'ws'
 
 import type {TokenPair} from '../core/auth/auth-service.js'
 import type {WireError} from '../errors.js'
+import {decodeMsgpack, encodeMsgpack} from '../protocol/codec-msgpack.js'
+import {type CodecName, SUBPROTOCOLS} from '../protocol/codec-wire.js'
 import type {OpName, ResultOf, ServerEvent} from '../protocol/frames.js'
 
 // A protocol-v1 client over a real WebSocket: used by the CLI, the tests, the simulator and the chat UI.
 
-export const CLIENT_SUBPROTOCOL = 'msgr.v1+json'
+export const CLIENT_SUBPROTOCOL = SUBPROTOCOLS.json
 
 export class RequestError extends Error {
   constructor(readonly error: WireError) {
@@ -23,6 +25,12 @@ export class RequestError extends Error {
 export interface ClientOptions {
   /** ms before an unanswered request rejects with code "timeout" (default 30 s); sends may be retried with the same clientMsgId. */
   requestTimeoutMs?: number
+  /** Wire codec, negotiated by subprotocol: JSON text frames (default) or MessagePack binary frames. */
+  codec?: CodecName
+  /** Local address to bind the socket to (the simulator spreads many sockets over several source addresses). */
+  localAddress?: string
+  /** ms before an unfinished WebSocket handshake fails (default: none). */
+  handshakeTimeoutMs?: number
 }
 
 /** Arguments of an op, as a client writes them (defaults may be left out). */
@@ -39,7 +47,7 @@ export class MsgrClient extends EventEmitter<{event: [ServerEvent]; close: [numb
     private readonly options: ClientOptions,
   ) {
     super()
-    ws.on('message', (data: Buffer) => this.onFrame(data.toString('utf8')))
+    ws.on('message', (data: Buffer, isBinary: boolean) => this.onFrame(isBinary ? safeUnpack(data) : safeParse(data.toString('utf8'))))
     // A reset connection surfaces as 'close' (which fails what is waiting); the error itself adds nothing.
     ws.on('error', () => {})
     ws.on('close', (code, reason) => {
@@ -56,7 +64,11 @@ export class MsgrClient extends EventEmitter<{event: [ServerEvent]; close: [numb
   /** `url` is the gateway's base URL (http:// or ws://); the socket goes to /v1/ws. */
   static connect(url: string, accessToken: string, options: ClientOptions = {}): Promise<MsgrClient> {
     const wsUrl = new URL('/v1/ws', url.replace(/^http/, 'ws'))
-    const ws = new WebSocket(wsUrl, CLIENT_SUBPROTOCOL, {headers: {authorization: `Bearer ${accessToken}`}})
+    const ws = new WebSocket(wsUrl, SUBPROTOCOLS[options.codec ?? 'json'], {
+      headers: {authorization: `Bearer ${accessToken}`},
+      ...(options.localAddress ? {localAddress: options.localAddress} : {}),
+      ...(options.handshakeTimeoutMs ? {handshakeTimeout: options.handshakeTimeoutMs} : {}),
+    })
     return new Promise((resolve, reject) => {
       ws.once('open', () => resolve(new MsgrClient(ws, options)))
       ws.once('unexpected-response', (_req, res) => {
@@ -73,7 +85,8 @@ export class MsgrClient extends EventEmitter<{event: [ServerEvent]; close: [numb
 
   request<O extends OpName>(op: O, args: OpInput<O> = {} as OpInput<O>): Promise<ResultOf<O>> {
     const id = String(this.nextId++)
-    return this.requestRaw(JSON.stringify({id, op, ...args}), id) as Promise<ResultOf<O>>
+    const frame = {id, op, ...args}
+    return this.requestRaw(this.options.codec === 'msgpack' ? encodeMsgpack(frame) : JSON.stringify(frame), id) as Promise<ResultOf<O>>
   }
 
   /** Sends a frame as given (tests of malformed input); resolves with the reply to `id`. */
@@ -117,8 +130,7 @@ export class MsgrClient extends EventEmitter<{event: [ServerEvent]; close: [numb
     })
   }
 
-  private onFrame(text: string): void {
-    const frame = safeParse(text)
+  private onFrame(frame: Record<string, unknown> | undefined): void {
     if (!frame) return
     if (typeof frame.re === 'string') {
       const w = this.waiting.get(frame.re)
@@ -158,6 +170,15 @@ export async function postJson<T = unknown>(baseUrl: string, path: string, body:
   const parsed = safeParse(text)
   if (!res.ok) throw new RequestError((parsed?.error as WireError) ?? {code: 'unavailable', message: `${path} answered ${res.status}`})
   return parsed as T
+}
+
+function safeUnpack(data: Buffer): Record<string, unknown> | undefined {
+  try {
+    const value = decodeMsgpack(data)
+    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined
+  } catch {
+    return undefined
+  }
 }
 
 function safeParse(text: string): Record<string, unknown> | undefined {

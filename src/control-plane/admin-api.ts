@@ -71,9 +71,9 @@ export type DrainBody = z.input<typeof drainBodySchema>
 const undrainBodySchema = z.object({node: z.string().min(1)})
 const connectQuerySchema = z.uuid()
 
-/** The WebSocket URL of a gateway at `address` (host:port as it advertises itself). */
-export function gatewayWsUrl(address: string): string {
-  return `ws://${address}/v1/ws`
+/** The WebSocket URL of a gateway at `address` (host:port as it advertises itself); wss:// when it serves TLS itself. */
+export function gatewayWsUrl(address: string, tls = false): string {
+  return `${tls ? 'wss' : 'ws'}://${address}/v1/ws`
 }
 
 export function adminRoutes(sql: Sql, options: AdminApiOptions): Route[] {
@@ -142,7 +142,7 @@ export function adminRoutes(sql: Sql, options: AdminApiOptions): Route[] {
         if (!user.success) throw new MsgrError('invalid_request', 'user: pass the user id (a UUID), e.g. /v1/connect?user=<uuid>')
         const choice = chooseGateway(await nodes(), user.data)
         if (!choice) throw new MsgrError('unavailable', 'no active gateway; retry shortly')
-        return {node: choice.node, url: gatewayWsUrl(choice.address)}
+        return {node: choice.node, url: gatewayWsUrl(choice.address, choice.tls)}
       },
     },
   ]

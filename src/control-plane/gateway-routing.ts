@@ -10,6 +10,8 @@ export interface GatewayChoice {
   node: string
   address: string
   connections: number
+  /** The gateway serves TLS itself (its heartbeat says so): clients use wss://. */
+  tls: boolean
 }
 
 /** Gateways whose load (connections ÷ capacity) is within this fraction of the least loaded share a band. */
@@ -21,7 +23,7 @@ export function chooseGateway(nodes: readonly NodeRecord[], userId: string, defa
     .map((n) => {
       const connections = Number(n.stats.connections ?? 0)
       const capacity = Math.max(1, Number(n.stats.capacity ?? defaultCapacity))
-      return {node: n.id, address: n.address!, connections, load: connections / capacity}
+      return {node: n.id, address: n.address!, connections, load: connections / capacity, tls: n.stats.tls === true}
     })
   if (candidates.length === 0) return undefined
   const least = Math.min(...candidates.map((c) => c.load))
@@ -35,5 +37,5 @@ export function chooseGateway(nodes: readonly NodeRecord[], userId: string, defa
       bestScore = score
     }
   }
-  return {node: best.node, address: best.address, connections: best.connections}
+  return {node: best.node, address: best.address, connections: best.connections, tls: best.tls}
 }

@@ -46,6 +46,13 @@ export interface Delivery {
   /** The device that produced the event already knows it (it got the reply). */
   skipDevice?: string
   event: ServerEvent
+  /** Devices on the receiving gateway that get a push if none of their sockets takes the event (src/server/push/planner.ts). */
+  push?: DevicePush[]
+}
+
+export interface DevicePush {
+  user: string
+  device: string
 }
 
 /** What a node's mailbox receives: outcomes for sends it published, and events to hand to its sockets. */
@@ -53,6 +60,8 @@ export interface NodeBatch {
   t: 'batch'
   acks?: SendOutcome[]
   deliveries?: Delivery[]
+  /** Devices just logged out (device.logout): their sockets are closed with 4401. */
+  logout?: DevicePush[]
 }
 
 export type NodeMessage = NodeBatch

@@ -69,6 +69,19 @@ export const OP_RULES = {
   'user.block': 'groupAdmin',
   'user.unblock': 'groupAdmin',
   'user.blocks': null,
+  // Device and push settings: writes are metered like group changes, reads are free.
+  'device.list': null,
+  'device.rename': 'groupAdmin',
+  'device.logout': 'groupAdmin',
+  'push.register': 'groupAdmin',
+  'push.unregister': 'groupAdmin',
+  'notify.prefs': 'groupAdmin',
+  'push.history': null,
+  // keys.bundle takes a one-time prekey from every device it returns: metered like a send.
+  'keys.upload': 'groupAdmin',
+  'keys.count': null,
+  'keys.devices': null,
+  'keys.bundle': 'send',
 } as const satisfies Record<OpName, UserRule | null>
 
 const rule = (defaults: RateRule) =>

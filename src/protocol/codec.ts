@@ -26,8 +26,13 @@ export function decodeRequest(data: Buffer | string, maxBytes: number = LIMITS.m
   } catch {
     return fail(undefined, new MsgrError('invalid_json', 'frame is not valid JSON'))
   }
+  return validateFrame(raw, 'JSON')
+}
+
+/** Checks a parsed frame (from any codec): one object with `id`, a known `op` and that op's arguments. */
+export function validateFrame(raw: unknown, format: string): Decoded {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    return fail(undefined, new MsgrError('invalid_request', 'a frame is one JSON object'))
+    return fail(undefined, new MsgrError('invalid_request', `a frame is one ${format} object`))
   }
   const frame = raw as Record<string, unknown>
   const id = frame.id
@@ -56,7 +61,7 @@ export function encodeEvent(event: ServerEvent): string {
   return JSON.stringify(event)
 }
 
-function fail(re: string | undefined, error: MsgrError): Decoded {
+export function fail(re: string | undefined, error: MsgrError): Decoded {
   return {ok: false, re, error: error.toWire()}
 }
 

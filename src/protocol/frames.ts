@@ -25,7 +25,19 @@ export const LIMITS = {
   maxSearchLimit: 50,
   defaultSearchLimit: 20,
   maxSearchQuery: 200,
+  /** push.history page size. */
+  maxPushHistory: 100,
+  defaultPushHistory: 20,
+  /** End-to-end encryption (docs/e2e.md): one-time prekeys per keys.upload, and the `kind` whose body is an envelope. */
+  maxPreKeysPerUpload: 200,
+  /** A `send` of kind `encrypted` may carry this much (one ciphertext per recipient device). */
+  maxEncryptedBodyBytes: 56 * 1024,
+  /** Devices one keys.bundle may name. */
+  maxBundleDevices: 100,
 } as const
+
+/** The `send` kind of an end-to-end-encrypted message: its body is an envelope (docs/e2e.md) the server cannot read. */
+export const E2E_KIND = 'encrypted'
 
 const id = z.string().min(1).max(128)
 const uuid = z.uuid()
@@ -42,6 +54,14 @@ const groupName = text.min(1).max(100)
 const groupDescription = text.max(500)
 const groupPicture = text.max(512)
 const inviteCode = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'invite code: 8-64 URL-safe characters')
+
+// Public keys and signatures of end-to-end encryption, base64 (a Kyber-1024 public key is 1,569 bytes).
+const e2eKey = z.string().min(4).max(4096).regex(/^[A-Za-z0-9+/]+={0,2}$/, 'a base64 key')
+const keyId = z.number().int().min(0).max(0xffffff)
+const signedKey = z.object({id: keyId, publicKey: e2eKey, signature: e2eKey})
+
+const base64url = z.string().min(1).regex(/^[A-Za-z0-9_-]+={0,2}$/, 'base64url')
+const timeOfDay = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a time of day as HH:MM')
 
 const body = z.union([text, z.record(z.string(), z.unknown())]).superRefine((value, ctx) => {
   const problem = unstorable(value, 0)
@@ -128,6 +148,41 @@ export const requestSchemas = {
   'user.block': z.object({user: uuid}),
   'user.unblock': z.object({user: uuid}),
   'user.blocks': z.object({}),
+  'device.list': z.object({}),
+  'device.rename': z.object({device: uuid.optional(), name: text.min(1).max(64).refine((n) => n.trim() !== '', 'name is empty')}),
+  'device.logout': z.object({device: uuid.optional()}),
+  'push.register': z.discriminatedUnion('provider', [
+    z.object({
+      provider: z.literal('webpush'),
+      subscription: z.object({
+        endpoint: z.url({protocol: /^https?$/}).max(2048),
+        keys: z.object({p256dh: base64url.max(128), auth: base64url.max(64)}),
+      }),
+    }),
+    z.object({provider: z.enum(['fcm', 'apns', 'log']), token: z.string().min(1).max(4096).regex(/^[\x21-\x7e]+$/, 'token: printable ASCII')}),
+  ]),
+  'push.unregister': z.object({}),
+  'notify.prefs': z.object({
+    enabled: z.boolean().optional(),
+    previews: z.boolean().optional(),
+    quietHours: z
+      .object({start: timeOfDay, end: timeOfDay, utcOffsetMin: z.number().int().min(-840).max(840).default(0)})
+      .nullable()
+      .optional(),
+  }),
+  'push.history': z.object({device: uuid.optional(), limit: z.number().int().min(1).max(LIMITS.maxPushHistory).default(LIMITS.defaultPushHistory)}),
+  'keys.upload': z
+    .object({
+      identityKey: e2eKey.optional(),
+      registrationId: z.number().int().min(1).max(16380).optional(),
+      signedPreKey: signedKey.optional(),
+      kyberPreKey: signedKey.optional(),
+      preKeys: z.array(z.object({id: keyId, publicKey: e2eKey})).max(LIMITS.maxPreKeysPerUpload).default([]),
+    })
+    .refine((a) => (a.identityKey === undefined) === (a.registrationId === undefined), 'pass identityKey and registrationId together'),
+  'keys.count': z.object({}),
+  'keys.devices': z.object({user: uuid}),
+  'keys.bundle': z.object({user: uuid, devices: z.array(uuid).min(1).max(LIMITS.maxBundleDevices).optional()}),
 } as const
 
 export type OpName = keyof typeof requestSchemas
@@ -229,6 +284,24 @@ export interface InboxEntry {
   members?: string[]
 }
 
+/** One device's public keys as keys.bundle serves them (docs/e2e.md); `preKey` is consumed by the fetch. */
+export interface KeyBundle {
+  device: string
+  registrationId: number
+  identityKey: string
+  signedPreKey: {id: number; publicKey: string; signature: string}
+  kyberPreKey: {id: number; publicKey: string; signature: string}
+  /** Absent when the device has run out of one-time prekeys (the session then starts without one). */
+  preKey?: {id: number; publicKey: string}
+}
+
+/** A device's stock of one-time prekeys; `low` when it is under `threshold` (upload more). */
+export interface PreKeyCount {
+  preKeys: number
+  low: boolean
+  threshold: number
+}
+
 export type ResultOf<O extends OpName> = O extends 'ping'
   ? Record<string, never>
   : O extends 'conv.direct'
@@ -261,11 +334,56 @@ export type ResultOf<O extends OpName> = O extends 'ping'
                           ? {status: PresenceStatus; custom?: string}
                           : O extends 'presence.get'
                             ? {presence: PresenceView[]}
+                            : O extends 'device.list'
+                              ? {devices: DeviceListEntry[]}
+                              : O extends 'notify.prefs'
+                                ? {device: string; prefs: NotifyPrefsView}
+                                : O extends 'push.history'
+                                  ? {device: string; history: PushHistoryView[]}
+                                  : O extends 'device.rename' | 'device.logout' | 'push.register' | 'push.unregister'
+                                    ? Record<string, never>
                             : O extends 'user.blocks'
                               ? {users: string[]}
                               : O extends 'typing' | 'user.block' | 'user.unblock'
                                 ? Record<string, never>
-                                : never
+                                : O extends 'keys.upload' | 'keys.count'
+                                  ? PreKeyCount
+                                  : O extends 'keys.devices'
+                                    ? {user: string; devices: Array<{device: string; registrationId: number; identityKey: string}>}
+                                    : O extends 'keys.bundle'
+                                      ? {user: string; devices: KeyBundle[]}
+                                      : never
+
+export interface NotifyPrefsView {
+  enabled: boolean
+  previews: boolean
+  quietHours: {start: string; end: string; utcOffsetMin: number} | null
+}
+
+export interface DeviceListEntry {
+  device: string
+  name: string
+  platform: string
+  createdAt: string
+  lastSeenAt: string | null
+  push: 'webpush' | 'fcm' | 'apns' | 'log' | null
+  prefs: NotifyPrefsView
+  current: boolean
+}
+
+export interface PushHistoryView {
+  id: string
+  status: 'sent' | 'retrying' | 'dead_lettered' | 'token_removed' | 'dropped'
+  provider: string | null
+  title: string | null
+  body: string | null
+  count: number
+  conversations: string[]
+  attempt: number
+  detail: string | null
+  providerId: string | null
+  at: string
+}
 
 export type MessageEvent = {ev: 'message'} & MessageView
 export interface ReceiptEvent {
@@ -330,7 +448,16 @@ export interface GroupRequestEvent {
   user: string
 }
 
+/** A device's one-time prekeys ran under the threshold (sent to its user's devices; `device` says which). */
+export interface KeysLowEvent {
+  ev: 'keys.low'
+  device: string
+  preKeys: number
+  threshold: number
+}
+
 export type ServerEvent =
+  | KeysLowEvent
   | MessageEvent
   | ReceiptEvent
   | ReconnectEvent

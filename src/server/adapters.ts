@@ -7,6 +7,9 @@ import {createMemoryPresenceStore} from '../adapters/memory/presence-store.js'
 import {createMemoryRateLimiter} from '../adapters/memory/rate-limiter.js'
 import {createMemoryRegistry} from '../adapters/memory/registry.js'
 import {createNatsBus} from '../adapters/nats/bus.js'
+import {createMemoryPushQueue} from '../adapters/memory/push-queue.js'
+import {createNatsPushQueue} from '../adapters/nats/push-queue.js'
+import type {PushQueue} from '../core/push/queue.js'
 import {createPgliteSql} from '../adapters/pglite/sql.js'
 import {createPostgresLeaderElection} from '../adapters/postgres/leader.js'
 import {createPostgresSql} from '../adapters/postgres/sql.js'
@@ -28,6 +31,8 @@ export interface Adapters {
   /** Per-user rate limits and the duplicate-content rule: shared through Redis when there is one. */
   rateLimiter: RateLimiter
   distinctLimiter: DistinctLimiter
+  /** Push notification jobs and their dead letters: JetStream (<NS>_PUSH, <NS>_PUSH_DLQ) or memory. */
+  pushQueue: PushQueue
   /** Campaigns for control-plane leadership: an advisory lock on its own Postgres connection, or first in line in this process. */
   leaderElection(candidate: string): LeaderElection
   describe(): Record<string, string>
@@ -44,6 +49,8 @@ export interface AdapterOptions {
   namespace: string
   ackWaitMs: number
   routeTtlMs: number
+  /** Push jobs not acked within this long are handed out again (default 30000). */
+  pushAckWaitMs?: number
   nodeId: string
   logger: Logger
 }
@@ -85,6 +92,10 @@ export async function createAdapters(options: AdapterOptions): Promise<Adapters>
       ? createRedisDistinctLimiter({url: options.redisUrl, namespace: options.namespace, onError: onError('redis')})
       : createMemoryDistinctLimiter()
     opened.push(distinctLimiter)
+    const pushQueue = options.natsUrl
+      ? await createNatsPushQueue({url: options.natsUrl, namespace: options.namespace, ackWaitMs: options.pushAckWaitMs, name: options.nodeId, onError: onError('nats push queue')})
+      : createMemoryPushQueue({ackWaitMs: options.pushAckWaitMs})
+    opened.push(pushQueue)
     const leaders = createMemoryLeaderGroup()
     const elections = new Set<LeaderElection>()
     return {
@@ -94,6 +105,7 @@ export async function createAdapters(options: AdapterOptions): Promise<Adapters>
       presence,
       rateLimiter,
       distinctLimiter,
+      pushQueue,
       leaderElection(candidate) {
         const election = options.databaseUrl
           ? createPostgresLeaderElection({url: options.databaseUrl, applicationName: `msgr-leader:${candidate}`, onError: onError('leader election')})
@@ -114,6 +126,7 @@ export async function createAdapters(options: AdapterOptions): Promise<Adapters>
         await presence.close().catch(() => {})
         await rateLimiter.close().catch(() => {})
         await distinctLimiter.close().catch(() => {})
+        await pushQueue.close().catch(() => {})
         await bus.close().catch(() => {})
         await sql.close().catch(() => {})
       },

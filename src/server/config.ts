@@ -6,6 +6,7 @@ import {canaryConfigSchema} from '../control-plane/canary-config.js'
 import {NODE_ID_PATTERN} from '../core/ids.js'
 import {mediaConfigSchema} from './media/config.js'
 import {rateLimitsSchema} from '../core/rate-policy.js'
+import {pushConfigSchema} from './push/config.js'
 
 // One options object per node, validated once; every field has a named default.
 
@@ -53,6 +54,8 @@ export const nodeConfigSchema = z.object({
   nodeHeartbeatMs: z.number().int().positive().default(DEFAULTS.nodeHeartbeatMs),
   routeTtlMs: z.number().int().positive().default(DEFAULTS.routeTtlMs),
   maxBufferedBytes: z.number().int().positive().default(DEFAULTS.maxBufferedBytes),
+  /** Offer permessage-deflate to WebSocket clients (costs a zlib context per socket; off by default). */
+  wsCompression: z.boolean().default(false),
   shutdownGraceMs: z.number().int().nonnegative().default(DEFAULTS.shutdownGraceMs),
   sms: z
     .object({sink: z.enum(['log', 'dev', 'webhook']), webhookUrl: z.url().optional()})
@@ -68,6 +71,10 @@ export const nodeConfigSchema = z.object({
   adminToken: z.string().min(16, 'the admin token must be at least 16 characters (set MSGR_ADMIN_TOKEN)').optional(),
   /** The end-to-end canary the control-plane leader runs (src/control-plane/canary-config.ts); needs jwtSecret. */
   canary: canaryConfigSchema.prefault({}),
+  /** Serve HTTPS and WSS on `port` with this PEM certificate and key (src/server/tls.ts); omit when a load balancer terminates TLS. */
+  tls: z.object({cert: z.string().min(1), key: z.string().min(1)}).optional(),
+  /** Push notifications for devices without a live connection (src/server/push/config.ts, docs/push.md). */
+  push: pushConfigSchema.prefault({}),
   /** Tests only: every OTP is this code. */
   fixedOtp: z.string().regex(/^\d{6}$/).optional(),
 }).refine((c) => !c.roles.includes('gateway') || c.jwtSecret, {

@@ -3,6 +3,7 @@ import {FANOUT, type FanoutItem, fanoutStrategy, mergeNodeBatches, planFanout} f
 import type {Logger} from '../core/logger.js'
 import type {Bus, ConnectionRegistry, Route} from '../core/ports.js'
 import type {Metrics} from './metrics.js'
+import type {PushPlanner} from './push/planner.js'
 
 // Looks up where recipients are connected and publishes one batch per gateway (acks ride along).
 
@@ -10,19 +11,23 @@ export interface FanoutPublisher {
   publish(items: readonly FanoutItem[], acks?: readonly (SendOutcome & {node: string})[]): Promise<void>
 }
 
-export function createFanoutPublisher(deps: {bus: Bus; registry: ConnectionRegistry; metrics: Metrics; logger: Logger}): FanoutPublisher {
+export function createFanoutPublisher(deps: {bus: Bus; registry: ConnectionRegistry; metrics: Metrics; logger: Logger; push?: Pick<PushPlanner, 'plan'>}): FanoutPublisher {
   return {
     async publish(items, acks = []) {
       const users = new Set<string>()
       for (const item of items) for (const user of item.recipients) users.add(user)
       let deliveries = new Map<string, Delivery[]>()
+      let routes: Map<string, Route[]> | undefined
       if (users.size > 0) {
         try {
-          deliveries = planFanout(items, await lookupRoutes(deps.registry, [...users]))
+          routes = await lookupRoutes(deps.registry, [...users])
+          deliveries = planFanout(items, routes)
         } catch (error) {
           // Live delivery is best effort; every device catches up with sync. Acks must still go out.
           deps.logger.warn({err: error}, 'route lookup failed; skipping live fanout for this batch')
         }
+        // Offline devices get push jobs (queued before the caller acks its batch); live ones ride with their delivery.
+        if (deps.push) await deps.push.plan(items, routes, deliveries).catch((error) => deps.logger.error({err: error}, 'push planning failed; no notifications for this batch'))
       }
       for (const item of items) deps.metrics.fanouts.inc({strategy: fanoutStrategy(item.recipients.length)})
       for (const [node, batch] of mergeNodeBatches(acks, deliveries)) {

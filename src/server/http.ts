@@ -1,8 +1,11 @@
+import {randomUUID} from 'node:crypto'
 import type {IncomingMessage, ServerResponse} from 'node:http'
 
 import type {z} from 'zod'
 
+import type {Logger} from '../core/logger.js'
 import {MsgrError, toWireError} from '../errors.js'
+import type {Metrics} from './metrics.js'
 
 // A small JSON router: exact paths, method check, bounded bodies, coded errors.
 
@@ -10,6 +13,14 @@ export interface HttpContext {
   req: IncomingMessage
   res: ServerResponse
   url: URL
+  /** The request's id: its X-Request-Id when it sent a sane one, else a new UUID; echoed in the response. */
+  requestId: string
+}
+
+export interface RouterOptions {
+  /** One debug line per answered request (method, path without the query, status, ms) on a child logger carrying `reqId`. */
+  logger?: Logger
+  metrics?: Pick<Metrics, 'httpRequests' | 'httpSeconds'>
 }
 
 export type HttpHandler = (ctx: HttpContext) => Promise<unknown> | unknown
@@ -33,11 +44,21 @@ export class HttpResult {
   ) {}
 }
 
-export function createRouter(routes: readonly Route[], onError?: (error: unknown) => void) {
+export function createRouter(routes: readonly Route[], onError?: (error: unknown, requestId: string) => void, options: RouterOptions = {}) {
   const byPath = new Map<string, Route[]>()
   for (const route of routes) byPath.set(route.path, [...(byPath.get(route.path) ?? []), route])
   return async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://local')
+    const header = req.headers['x-request-id']
+    const requestId = typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID()
+    res.setHeader('x-request-id', requestId)
+    const started = performance.now()
+    res.once('finish', () => {
+      options.metrics?.httpRequests.inc({status: String(res.statusCode)})
+      options.metrics?.httpSeconds.observe((performance.now() - started) / 1000)
+      // The query string is left out: it may carry an access token or a phone number.
+      options.logger?.debug({reqId: requestId, method: req.method, path: url.pathname, status: res.statusCode, ms: Math.round(performance.now() - started)}, 'http request')
+    })
     try {
       const candidates = byPath.get(url.pathname) ?? routes.filter((r) => r.prefix && url.pathname.startsWith(r.path))
       if (candidates.length === 0) throw new MsgrError('not_found', `no route ${url.pathname}`)
@@ -46,16 +67,18 @@ export function createRouter(routes: readonly Route[], onError?: (error: unknown
         res.setHeader('allow', candidates.map((r) => r.method).join(', '))
         throw new MsgrError('method_not_allowed', `${req.method} is not allowed on ${url.pathname}`)
       }
-      const result = await route.handler({req, res, url})
+      const result = await route.handler({req, res, url, requestId})
       if (result === HANDLED || res.writableEnded) return
       if (result instanceof HttpResult) return sendJson(res, result.status, result.body)
       sendJson(res, result === undefined ? 204 : 200, result)
     } catch (error) {
-      if (!(error instanceof MsgrError)) onError?.(error)
+      if (!(error instanceof MsgrError)) onError?.(error, requestId)
       sendError(res, error)
     }
   }
 }
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   if (res.headersSent) return

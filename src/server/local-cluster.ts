@@ -83,6 +83,7 @@ export async function startLocalCluster(leg: LocalClusterLeg, options: LocalClus
       namespace,
       ackWaitMs: options.ackWaitMs,
       routeTtlMs: options.routeTtlMs,
+      pushAckWaitMs: options.config.push?.ackWaitMs,
       nodeId,
       logger,
     })
@@ -155,7 +156,7 @@ export async function deleteNatsStream(natsUrl: string, namespace: string): Prom
   const nc = await natsConnect({servers: natsUrl})
   try {
     const jsm = await jetstreamManager(nc)
-    await jsm.streams.delete(`${namespace.toUpperCase()}_INGEST`).catch(() => false)
+    for (const stream of ['INGEST', 'PUSH', 'PUSH_DLQ']) await jsm.streams.delete(`${namespace.toUpperCase()}_${stream}`).catch(() => false)
   } finally {
     await nc.close()
   }

@@ -31,7 +31,18 @@ export function createMetrics(labels: {node: string}) {
     canaryAckSeconds: new Histogram({name: 'msgr_canary_ack_seconds', help: 'Canary send to ack (control-plane leader)', buckets: LATENCY_BUCKETS, registers: r}),
     canaryDeliverySeconds: new Histogram({name: 'msgr_canary_delivery_seconds', help: 'Canary send to delivery at its second device (control-plane leader)', buckets: LATENCY_BUCKETS, registers: r}),
     canaryFailures: new Counter({name: 'msgr_canary_failures_total', help: 'Failed canary probes, by stage (gateway, auth, connect, send, deliver)', labelNames: ['stage'], registers: r}),
+    sends: new Counter({name: 'msgr_sends_total', help: 'send and forward requests answered by the gateway, by result (ok, duplicate, or the error code)', labelNames: ['result'], registers: r}),
+    deliverySeconds: new Histogram({name: 'msgr_delivery_seconds', help: 'Message commit (its ts) to the first socket write at the recipient gateway', buckets: LATENCY_BUCKETS, registers: r}),
+    busErrors: new Counter({name: 'msgr_bus_errors_total', help: 'Failed bus operations, by op (publish_ingest, consume_ingest, publish_node)', labelNames: ['op'], registers: r}),
+    dbErrors: new Counter({name: 'msgr_db_errors_total', help: 'Failed database calls, by op (query, exec, transaction)', labelNames: ['op'], registers: r}),
+    httpRequests: new Counter({name: 'msgr_http_requests_total', help: 'HTTP requests answered, by status code', labelNames: ['status'], registers: r}),
+    httpSeconds: new Histogram({name: 'msgr_http_request_seconds', help: 'HTTP request to response', buckets: LATENCY_BUCKETS, registers: r}),
+    authCloses: new Counter({name: 'msgr_ws_auth_closes_total', help: 'Sockets closed with 4401 because their access token expired', registers: r}),
     rateLimited: new Counter({name: 'msgr_rate_limited_total', help: 'Requests and upgrades refused by a rate limit, by scope (frames, send, group_admin, duplicate_content, max_connections)', labelNames: ['scope'], registers: r}),
+    pushQueued: new Counter({name: 'msgr_push_queued_total', help: 'Push jobs queued, by source (worker: device offline; gateway: device gone when the event arrived)', labelNames: ['source'], registers: r}),
+    pushSent: new Counter({name: 'msgr_push_sent_total', help: 'Notifications accepted by the provider', labelNames: ['provider'], registers: r}),
+    pushFailed: new Counter({name: 'msgr_push_failed_total', help: 'Notification attempts that failed, by provider and failure (transient, rejected, expired, dropped)', labelNames: ['provider', 'failure'], registers: r}),
+    pushDeadLettered: new Counter({name: 'msgr_push_dead_lettered_total', help: 'Push jobs moved to the dead-letter stream', labelNames: ['provider'], registers: r}),
   }
 }
 

@@ -1,11 +1,11 @@
-import {createServer, type Server} from 'node:http'
+import type {Server} from 'node:http'
 import type {AddressInfo} from 'node:net'
 
 import {createAuthService} from '../core/auth/auth-service.js'
 import {createDevSmsSink, createLogSmsSink, createWebhookSmsSink, type SmsSink} from '../core/auth/sms.js'
 import type {Logger} from '../core/logger.js'
 import {type Clock, systemClock} from '../core/ports.js'
-import {adminRoutes} from '../control-plane/admin-api.js'
+import {adminRoutes, gatewayWsUrl} from '../control-plane/admin-api.js'
 import {chooseGateway} from '../control-plane/gateway-routing.js'
 import {type DrainRequest, heartbeatNode, listNodes, markNodeStopped, registerNode} from '../control-plane/node-registry.js'
 import {MsgrError} from '../errors.js'
@@ -19,8 +19,13 @@ import {createGateway, type Gateway} from './gateway/gateway.js'
 import {createPresenceService} from './gateway/presence.js'
 import {createRouter, HANDLED, HttpResult, type Route} from './http.js'
 import {createMediaService, type MediaService} from './media/service.js'
+import {instrumentBus, instrumentSql} from './instrumented.js'
 import {createMetrics, type Metrics} from './metrics.js'
+import {createNodeServer, schemes} from './tls.js'
 import {createWorker, type Worker} from './worker/worker.js'
+import {createNotifier, type Notifier} from './push/notifier.js'
+import {createPushPlanner} from './push/planner.js'
+import {configuredProviders, createProviders} from './push/providers.js'
 
 // Assembles one process from its roles and adapters: same code for `serve all` and the split roles.
 
@@ -47,11 +52,16 @@ export interface NodeDeps {
 }
 
 export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<RunningNode> {
-  const {adapters, logger} = deps
-  const {sql, bus, registry} = adapters
+  const {logger} = deps
   const clock = deps.clock ?? systemClock
   const metrics = createMetrics({node: config.nodeId})
-  const fanout = createFanoutPublisher({bus, registry, metrics, logger})
+  // Every role of this node talks to the database and the bus through these, so their failures are counted.
+  const adapters: Adapters = {...deps.adapters, sql: instrumentSql(deps.adapters.sql, metrics), bus: instrumentBus(deps.adapters.bus, metrics)}
+  const {sql, bus, registry} = adapters
+  const scheme = schemes(config.tls !== undefined)
+  // Push planning rides on every fanout of this node: offline devices get jobs queued before the batch is acked.
+  const pushPlanner = config.push.enabled ? createPushPlanner({sql, queue: adapters.pushQueue, metrics, logger: logger.child({role: 'push'})}) : undefined
+  const fanout = createFanoutPublisher({bus, registry, metrics, logger, push: pushPlanner})
   const has = (role: NodeConfig['roles'][number]) => config.roles.includes(role)
   const routes: Route[] = []
   let dbHealthy = true
@@ -59,6 +69,12 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
 
   let worker: Worker | undefined
   if (has('worker')) worker = createWorker(config, {sql, bus, fanout, logger: logger.child({role: 'worker'}), metrics, clock})
+  // The notification worker runs beside the message worker (docs/push.md).
+  let notifier: Notifier | undefined
+  if (has('worker') && config.push.enabled) {
+    const pushLogger = logger.child({role: 'push'})
+    notifier = createNotifier(config.push, {sql, queue: adapters.pushQueue, providers: createProviders(config.push, pushLogger), rateLimiter: adapters.rateLimiter, metrics, logger: pushLogger, clock})
+  }
 
   let gateway: Gateway | undefined
   let media: MediaService | undefined
@@ -83,6 +99,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
       rateLimiter: adapters.rateLimiter,
       distinctLimiter: adapters.distinctLimiter,
       presence,
+      push: {providers: configuredProviders(config.push), planner: pushPlanner},
       verifyAccessToken,
       logger: logger.child({role: 'gateway'}),
       metrics,
@@ -131,8 +148,8 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
     },
   )
 
-  const router = createRouter(routes, (error) => logger.error({err: error}, 'http handler failed'))
-  const server: Server = createServer((req, res) => void router(req, res))
+  const router = createRouter(routes, (error, reqId) => logger.error({err: error, reqId}, 'http handler failed'), {logger, metrics})
+  const server: Server = createNodeServer(config.tls, (req, res) => void router(req, res))
   server.on('upgrade', (req, socket, head) => {
     socket.on('error', () => {})
     const path = new URL(req.url ?? '/', 'http://local').pathname
@@ -148,12 +165,13 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   })
   const port = (server.address() as AddressInfo).port
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host
-  const url = `http://${host}:${port}`
+  const url = `${scheme.http}://${host}:${port}`
   const address = config.advertise ?? `${host}:${port}`
 
   await registerNode(sql, {id: config.nodeId, roles: config.roles, address, version: config.version})
   gateway?.start()
   await worker?.start()
+  await notifier?.start()
 
   // Operator drain: the control plane marks this node 'draining'; the node sees it on its heartbeat,
   // stops taking connections, moves its clients and hands its partitions back, and reports `drained`.
@@ -169,7 +187,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
       .catch(() => [])
     const target = (user: string) => {
       const choice = chooseGateway(others, user)
-      return choice ? `ws://${choice.address}/v1/ws` : undefined
+      return choice ? gatewayWsUrl(choice.address, choice.tls) : undefined
     }
     await gateway.drain({deadlineAt: Date.parse(request.deadlineAt), force: request.force, reason: request.reason}, target)
   }
@@ -193,6 +211,8 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
         cpu: process.cpuUsage(),
         uptimeSec: Math.round(process.uptime()),
         draining: draining !== undefined,
+        // Clients of this gateway connect with wss:// (routing and drain targets read it).
+        tls: config.tls !== undefined,
         drained: draining !== undefined && connections === 0 && partitions === 0,
         ...controlPlane?.stats(),
       })
@@ -236,6 +256,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
       await controlPlane?.close()
       await gateway?.stop('shutdown')
       await worker?.stop()
+      await notifier?.stop()
       await closeServer()
       await media?.close()
       await markNodeStopped(sql, config.nodeId).catch(() => {})
@@ -248,6 +269,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
       await controlPlane?.close()
       gateway?.abort()
       await worker?.crash()
+      await notifier?.stop()
       await closeServer()
     },
   }

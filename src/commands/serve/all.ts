@@ -2,6 +2,7 @@ import {Command, Flags} from '@oclif/core'
 
 import {canaryFlags} from '../../cli/canary-flags.js'
 import {nodeFlags, serviceFlags} from '../../cli/flags.js'
+import {pushFlags} from '../../cli/push-flags.js'
 import {mediaFlags} from '../../cli/media-flags.js'
 import {serve} from '../../cli/serve.js'
 
@@ -14,6 +15,7 @@ Embedded defaults: PGlite in --data-dir, in-memory bus and presence. Pass --data
     ...serviceFlags,
     ...mediaFlags,
     ...canaryFlags,
+    ...pushFlags,
     'data-dir': Flags.string({description: 'Where the embedded database and secrets live', env: 'MSGR_DATA_DIR', default: '.msgr'}),
   }
 

@@ -1,6 +1,7 @@
 import {Command} from '@oclif/core'
 
 import {nodeFlags, serviceFlags} from '../../cli/flags.js'
+import {pushFlags} from '../../cli/push-flags.js'
 import {mediaFlags} from '../../cli/media-flags.js'
 import {serve} from '../../cli/serve.js'
 
@@ -9,7 +10,7 @@ export default class ServeGateway extends Command {
   static override examples = [
     '<%= config.bin %> serve gateway --database-url postgres://msgr@127.0.0.1/msgr --nats-url nats://127.0.0.1:4222 --redis-url redis://127.0.0.1:6379',
   ]
-  static override flags = {...nodeFlags, ...serviceFlags, ...mediaFlags}
+  static override flags = {...nodeFlags, ...serviceFlags, ...mediaFlags, ...pushFlags}
 
   async run(): Promise<void> {
     const {flags} = await this.parse(ServeGateway)

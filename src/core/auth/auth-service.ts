@@ -51,7 +51,8 @@ export interface AuthService {
   refresh(refreshToken: string): Promise<TokenPair>
   /** Signature and expiry only; use isSessionActive to also honour revocation. */
   verifyAccessToken(token: string): Promise<AccessClaims>
-  isSessionActive(sessionId: string): Promise<boolean>
+  /** The session is live (not revoked, device not revoked, not expired) and, when `of` is given, belongs to that user and device. */
+  isSessionActive(sessionId: string, of?: {userId: string; deviceId: string}): Promise<boolean>
   /** The last code the development sink recorded for `phone`. */
   devOtp(phone: string): Promise<string | undefined>
   /** Admin-only (operator CLI): tokens for a new device of `phone` without any OTP. */
@@ -190,14 +191,17 @@ export function createAuthService(options: AuthOptions): AuthService {
 
     verifyAccessToken: (token) => tokens.verify(token),
 
-    async isSessionActive(sessionId) {
+    async isSessionActive(sessionId, of) {
       if (!isUuid(sessionId)) return false
-      const {rows} = await sql.query(
-        `SELECT 1 FROM sessions s JOIN devices d ON d.id = s.device_id
+      const {rows} = await sql.query<{user_id: string; device_id: string}>(
+        `SELECT s.user_id, s.device_id FROM sessions s JOIN devices d ON d.id = s.device_id
          WHERE s.id = $1 AND s.revoked_at IS NULL AND d.revoked_at IS NULL AND s.expires_at > $2::timestamptz`,
         [sessionId, iso(clock.now())],
       )
-      return rows.length > 0
+      const row = rows[0]
+      if (!row) return false
+      // A token naming one device with another device's session is refused (defence in depth behind the signature).
+      return !of || (row.user_id === of.userId && row.device_id === of.deviceId)
     },
 
     async devOtp(phone) {

@@ -6,8 +6,8 @@ import type {GroupRole} from '../../protocol/frames.js'
 import type {BatchPlan, ConversationState, PlannedEffect} from '../sequencer.js'
 import type {MessageRow} from './conversations.js'
 
-// The worker's SQL: per batch, one transaction with the group commands' effects, one compare-and-set
-// UPDATE and one multi-row INSERT.
+// The worker's SQL: per batch, one transaction with the group commands' effects and one statement that
+// does the compare-and-set UPDATE, the senders' watermarks and the multi-row INSERT.
 
 /** Another owner advanced a conversation since we loaded it (lease lost or handed over): reload and retry. */
 export class FencingConflict extends Error {
@@ -137,43 +137,43 @@ export async function commitBatch(sql: Sql, plan: BatchPlan): Promise<void> {
   await sql.transaction(async (tx) => {
     await applyEffects(tx, plan.effects)
     if (rows.length === 0) return
-    // Compare-and-set first: a batch planned on a stale last_seq (another owner wrote meanwhile) fails here
-    // and writes nothing; the worker reloads the conversation and plans again.
-    const moved = await tx.query<{id: string}>(
-      `UPDATE conversations c SET last_seq = v.to_seq, last_ts = v.ts, changed_xid = pg_current_xact_id()
-         FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::timestamptz[]) AS v(id, from_seq, to_seq, ts)
-        WHERE c.id = v.id AND c.last_seq = v.from_seq
-       RETURNING c.id`,
+    // One statement for the three writes (one round trip instead of three; the worker's hottest query):
+    // - compare-and-set of last_seq: a batch planned on a stale last_seq (another owner wrote meanwhile)
+    //   moves fewer conversations than it advances; we throw and the transaction writes nothing. The
+    //   worker reloads the conversation and plans again.
+    // - sending implies having read up to there: the sender's own messages never count as unread.
+    // - optimistic idempotency: no lookup up front. A key that is already stored is skipped by the INSERT,
+    //   and the whole transaction is rolled back and planned again knowing it (seqs must stay gapless).
+    const own = new Map<string, {conv: string; user: string; seq: number}>()
+    for (const r of rows) own.set(`${r.conversation_id}|${r.sender_id}`, {conv: r.conversation_id, user: r.sender_id, seq: r.seq})
+    const written = await tx.query<{t: 'moved' | 'inserted'; conversation_id: string; sender_id: string | null; client_msg_id: string | null}>(
+      `WITH moved AS (
+         UPDATE conversations c SET last_seq = v.to_seq, last_ts = v.ts, changed_xid = pg_current_xact_id()
+           FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::timestamptz[]) AS v(id, from_seq, to_seq, ts)
+          WHERE c.id = v.id AND c.last_seq = v.from_seq
+         RETURNING c.id
+       ), watermarks AS (
+         UPDATE members m SET read_seq = GREATEST(m.read_seq, v.seq), delivered_seq = GREATEST(m.delivered_seq, v.seq),
+                changed_xid = pg_current_xact_id()
+           FROM unnest($5::uuid[], $6::uuid[], $7::bigint[]) AS v(conv, usr, seq)
+          WHERE m.conversation_id = v.conv AND m.user_id = v.usr
+       ), inserted AS (
+         INSERT INTO messages (conversation_id, seq, id, sender_id, sender_device, client_msg_id, kind, body, reply_to, created_at, meta)
+         SELECT * FROM unnest($8::uuid[], $9::bigint[], $10::uuid[], $11::uuid[], $12::uuid[], $13::text[], $14::text[], $15::jsonb[], $16::bigint[], $17::timestamptz[], $18::jsonb[])
+         ON CONFLICT (conversation_id, sender_id, client_msg_id) DO NOTHING
+         RETURNING conversation_id, sender_id, client_msg_id
+       )
+       SELECT 'moved' AS t, id AS conversation_id, NULL::uuid AS sender_id, NULL::text AS client_msg_id FROM moved
+       UNION ALL
+       SELECT 'inserted', conversation_id, sender_id, client_msg_id FROM inserted`,
       [
         plan.advances.map((a) => a.conversation),
         plan.advances.map((a) => a.from),
         plan.advances.map((a) => a.to),
         plan.advances.map((a) => a.ts),
-      ],
-    )
-    if (moved.rows.length !== plan.advances.length) {
-      // Whatever this statement did not move was advanced by someone else (even to the same seq).
-      const ours = new Set(moved.rows.map((r) => r.id))
-      throw new FencingConflict(plan.advances.filter((a) => !ours.has(a.conversation)).map((a) => a.conversation))
-    }
-    // Sending implies having read up to there: the sender's own messages never count as unread.
-    const own = new Map<string, {conv: string; user: string; seq: number}>()
-    for (const r of rows) own.set(`${r.conversation_id}|${r.sender_id}`, {conv: r.conversation_id, user: r.sender_id, seq: r.seq})
-    await tx.query(
-      `UPDATE members m SET read_seq = GREATEST(m.read_seq, v.seq), delivered_seq = GREATEST(m.delivered_seq, v.seq),
-              changed_xid = pg_current_xact_id()
-         FROM unnest($1::uuid[], $2::uuid[], $3::bigint[]) AS v(conv, usr, seq)
-        WHERE m.conversation_id = v.conv AND m.user_id = v.usr`,
-      [[...own.values()].map((o) => o.conv), [...own.values()].map((o) => o.user), [...own.values()].map((o) => o.seq)],
-    )
-    // Optimistic idempotency: no lookup up front. A key that is already stored is skipped here, and the
-    // whole transaction is rolled back and planned again knowing it (seqs must stay gapless).
-    const inserted = await tx.query<{conversation_id: string; sender_id: string; client_msg_id: string}>(
-      `INSERT INTO messages (conversation_id, seq, id, sender_id, sender_device, client_msg_id, kind, body, reply_to, created_at, meta)
-       SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::text[], $8::jsonb[], $9::bigint[], $10::timestamptz[], $11::jsonb[])
-       ON CONFLICT (conversation_id, sender_id, client_msg_id) DO NOTHING
-       RETURNING conversation_id, sender_id, client_msg_id`,
-      [
+        [...own.values()].map((o) => o.conv),
+        [...own.values()].map((o) => o.user),
+        [...own.values()].map((o) => o.seq),
         rows.map((r) => r.conversation_id),
         rows.map((r) => r.seq),
         rows.map((r) => r.id),
@@ -187,6 +187,13 @@ export async function commitBatch(sql: Sql, plan: BatchPlan): Promise<void> {
         rows.map((r) => (r.meta ? JSON.stringify(r.meta) : null)),
       ],
     )
+    const moved = written.rows.filter((r) => r.t === 'moved')
+    if (moved.length !== plan.advances.length) {
+      // Whatever this statement did not move was advanced by someone else (even to the same seq).
+      const ours = new Set(moved.map((r) => r.conversation_id))
+      throw new FencingConflict(plan.advances.filter((a) => !ours.has(a.conversation)).map((a) => a.conversation))
+    }
+    const inserted = {rows: written.rows.filter((r) => r.t === 'inserted') as Array<{conversation_id: string; sender_id: string; client_msg_id: string}>}
     if (inserted.rows.length < rows.length) {
       const done = new Set(inserted.rows.map((r) => sendKey(r.conversation_id, r.sender_id, r.client_msg_id)))
       throw new AlreadyStored(

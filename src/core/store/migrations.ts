@@ -283,4 +283,72 @@ CREATE INDEX messages_search_idx ON messages USING gin (to_tsvector('simple', ms
 ALTER TABLE nodes ADD COLUMN drain jsonb;
 `,
   },
+  {
+    version: 5,
+    name: 'push',
+    sql: `
+-- Per-device notification preferences (previews, quiet hours, on/off); see src/core/push/prefs.ts.
+ALTER TABLE devices ADD COLUMN notify_prefs jsonb NOT NULL DEFAULT '{}'::jsonb;
+
+-- One push registration per device; a token belongs to one device (re-registering elsewhere moves it).
+CREATE TABLE push_tokens (
+  device_id  uuid PRIMARY KEY REFERENCES devices (id) ON DELETE CASCADE,
+  user_id    uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  provider   text NOT NULL CHECK (provider IN ('webpush', 'fcm', 'apns', 'log')),
+  token      text NOT NULL,
+  -- Web Push: the PushSubscription ({endpoint, keys: {p256dh, auth}}).
+  subscription jsonb,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (provider, token)
+);
+
+-- What the notification worker did for a device: one row per notification attempt outcome.
+CREATE TABLE push_history (
+  id            uuid PRIMARY KEY,
+  device_id     uuid NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+  user_id       uuid NOT NULL,
+  status        text NOT NULL CHECK (status IN ('sent', 'retrying', 'dead_lettered', 'token_removed', 'dropped')),
+  provider      text,
+  title         text,
+  body          text,
+  message_count integer NOT NULL,
+  conversations uuid[] NOT NULL,
+  attempt       integer NOT NULL,
+  detail        text,
+  provider_id   text,
+  at            timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX push_history_device_idx ON push_history (device_id, at DESC);
+`,
+  },
+  {
+    version: 6,
+    name: 'e2e-keys',
+    sql: `
+-- End-to-end encryption key directory (docs/e2e.md): public keys only, base64. One row per device that
+-- uploaded keys; the identity key and the last-resort (signed and Kyber) prekeys are replaced in place.
+CREATE TABLE e2e_devices (
+  device_id              uuid PRIMARY KEY REFERENCES devices (id) ON DELETE CASCADE,
+  user_id                uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  registration_id        integer NOT NULL,
+  identity_key           text NOT NULL,
+  signed_prekey_id       integer NOT NULL,
+  signed_prekey          text NOT NULL,
+  signed_prekey_sig      text NOT NULL,
+  kyber_prekey_id        integer NOT NULL,
+  kyber_prekey           text NOT NULL,
+  kyber_prekey_sig       text NOT NULL,
+  updated_at             timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX e2e_devices_user_idx ON e2e_devices (user_id);
+
+-- One-time prekeys: keys.bundle deletes the one it hands out.
+CREATE TABLE e2e_prekeys (
+  device_id  uuid NOT NULL REFERENCES e2e_devices (device_id) ON DELETE CASCADE,
+  key_id     integer NOT NULL,
+  public_key text NOT NULL,
+  PRIMARY KEY (device_id, key_id)
+);
+`,
+  },
 ]

@@ -1,3 +1,5 @@
+import {decodeJwt} from 'jose'
+
 import type {AuthService} from '../../core/auth/auth-service.js'
 import {MsgrError} from '../../errors.js'
 import type {Identity} from './connection.js'
@@ -10,11 +12,13 @@ export type AccessVerifier = (token: string) => Promise<Identity>
 export function createSessionVerifier(auth: AuthService): AccessVerifier {
   return async (token) => {
     const claims = await auth.verifyAccessToken(token)
-    const active = await auth.isSessionActive(claims.sessionId).catch(() => {
+    const active = await auth.isSessionActive(claims.sessionId, claims).catch(() => {
       throw new MsgrError('unavailable', 'cannot check the session right now; retry')
     })
     if (!active) throw new MsgrError('unauthenticated', 'session revoked; log in again')
-    return claims
+    // The signature and expiry were just checked: `exp` is a number; sockets are closed with 4401 then.
+    const {exp} = decodeJwt(token)
+    return typeof exp === 'number' ? {...claims, expiresAt: exp * 1000} : claims
   }
 }
 

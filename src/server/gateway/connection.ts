@@ -2,7 +2,7 @@ import type {WebSocket} from 'ws'
 
 import type {Route} from '../../core/ports.js'
 import {CLOSE, type WireError} from '../../errors.js'
-import {encodeErrorReply, encodeEvent, encodeReply} from '../../protocol/codec.js'
+import {JSON_CODEC, type WireCodec} from '../../protocol/codec-wire.js'
 import type {ServerEvent} from '../../protocol/frames.js'
 
 // One client socket: identity, bounded send buffer, abuse accounting.
@@ -11,6 +11,8 @@ export interface Identity {
   userId: string
   deviceId: string
   sessionId: string
+  /** ms since epoch when the access token expires: the gateway closes the socket with 4401 then. */
+  expiresAt?: number
 }
 
 const ABUSE_WINDOW_MS = 10_000
@@ -19,6 +21,8 @@ const ABUSE_LIMIT = 50
 export class Connection {
   readonly route: Route
   alive = true
+  /** What this socket speaks (negotiated subprotocol): JSON text or MessagePack binary frames. */
+  codec: WireCodec = JSON_CODEC
   private badFrames = 0
   private badWindowStart = 0
 
@@ -37,28 +41,28 @@ export class Connection {
     return this.ws.readyState === this.ws.OPEN
   }
 
-  /** Writes a pre-serialised frame; a client that stops reading is cut off instead of buffering forever. */
-  sendRaw(text: string): boolean {
+  /** Writes a pre-serialised frame (string: text, Buffer: binary); a client that stops reading is cut off instead of buffering forever. */
+  sendRaw(frame: string | Buffer): boolean {
     if (!this.open) return false
     if (this.ws.bufferedAmount > this.maxBufferedBytes) {
       this.onSlow(this)
       this.ws.close(CLOSE.overloaded, 'slow consumer: reconnect and sync')
       return false
     }
-    this.ws.send(text)
+    this.ws.send(frame)
     return true
   }
 
   reply(re: string, result: object): void {
-    this.sendRaw(encodeReply(re, result))
+    this.sendRaw(this.codec.encode({re, ok: true, ...result}))
   }
 
   replyError(re: string | undefined, error: WireError): void {
-    this.sendRaw(re === undefined ? encodeEvent({ev: 'error', error}) : encodeErrorReply(re, error))
+    this.sendRaw(this.codec.encode(re === undefined ? {ev: 'error', error} : {re, ok: false, error}))
   }
 
   event(event: ServerEvent): void {
-    this.sendRaw(encodeEvent(event))
+    this.sendRaw(this.codec.encode(event))
   }
 
   /** Counts a bad frame; true when the client has crossed the abuse limit and should be closed. */

@@ -4,14 +4,18 @@ import type {Duplex} from 'node:stream'
 
 import {WebSocketServer, type WebSocket} from 'ws'
 
-import {decodeJson, type Delivery, type NodeMessage} from '../../core/envelope.js'
+import {decodeJson, type Delivery, type DevicePush, encodeJson, type NodeMessage} from '../../core/envelope.js'
+import {forDevice} from '../../core/e2e/envelope.js'
 import {FANOUT} from '../../core/fanout.js'
 import type {Logger} from '../../core/logger.js'
 import type {Bus, Clock, ConnectionRegistry, DistinctLimiter, RateLimiter, Sql} from '../../core/ports.js'
 import {CLOSE, MsgrError, toWireError} from '../../errors.js'
-import {type Decoded, decodeRequest} from '../../protocol/codec.js'
-import {LIMITS} from '../../protocol/frames.js'
+import type {Decoded} from '../../protocol/codec.js'
+import {codecForSubprotocol, EncodedOnce, selectSubprotocol, SUBPROTOCOLS} from '../../protocol/codec-wire.js'
+import {E2E_KIND, LIMITS} from '../../protocol/frames.js'
 import type {NodeConfig} from '../config.js'
+import type {PushProviderName} from '../../core/push/provider.js'
+import type {PushPlanner} from '../push/planner.js'
 import type {FanoutPublisher} from '../fanout-publisher.js'
 import type {Metrics} from '../metrics.js'
 import {Connection, type Identity} from './connection.js'
@@ -23,7 +27,10 @@ import {createPendingSends} from './pending-sends.js'
 
 // The WebSocket edge: authenticates upgrades, runs ops, hands bus deliveries to local sockets.
 
-export const SUBPROTOCOL = 'msgr.v1+json'
+export const SUBPROTOCOL = SUBPROTOCOLS.json
+
+// setTimeout's ceiling (~24.8 days): a socket whose token lives longer is closed then, early, with the same 4401.
+const MAX_TIMER_MS = 2 ** 31 - 1
 
 export interface GatewayDeps {
   sql: Sql
@@ -35,6 +42,8 @@ export interface GatewayDeps {
   rateLimiter: RateLimiter
   distinctLimiter: DistinctLimiter
   presence: PresenceService
+  /** Push: the providers push.register accepts, and where devices that missed a message are reported. */
+  push: {providers: readonly PushProviderName[]; planner?: Pick<PushPlanner, 'missed'>}
   logger: Logger
   metrics: Metrics
   clock: Clock
@@ -60,16 +69,17 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: LIMITS.hardMaxFrameBytes,
-    perMessageDeflate: false,
+    // permessage-deflate costs a zlib context per socket: off unless --ws-compression.
+    perMessageDeflate: config.wsCompression ? {threshold: 256} : false,
     // The frame decoder checks UTF-8 itself and answers with a coded error instead of closing (1007).
     skipUTF8Validation: true,
-    handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+    handleProtocols: (offered) => selectSubprotocol(offered),
   })
   const byUser = new Map<string, Set<Connection>>()
   const all = new Set<Connection>()
   const pending = createPendingSends({bus: deps.bus, partitions: config.partitions, timeoutMs: config.sendTimeoutMs})
   const limits = createGatewayLimits(config.rateLimits, {...deps, nodeId: config.nodeId, limiter: deps.rateLimiter, distinct: deps.distinctLimiter})
-  const ctx = {nodeId: config.nodeId, sql: deps.sql, pending, fanout: deps.fanout, clock: deps.clock, metrics, presence: deps.presence, limits}
+  const ctx = {nodeId: config.nodeId, sql: deps.sql, pending, fanout: deps.fanout, clock: deps.clock, metrics, presence: deps.presence, limits, devices: {providers: deps.push.providers, closeDevice}}
   let unsubscribe: (() => void) | undefined
   let heartbeat: NodeJS.Timeout | undefined
   let routeRefresh: NodeJS.Timeout | undefined
@@ -86,6 +96,7 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
       return
     }
     for (const outcome of message.acks ?? []) pending.resolve(outcome)
+    for (const gone of message.logout ?? []) closeLoggedOut(gone)
     if (message.deliveries?.length) {
       const deliveries = message.deliveries
       // One chain keeps deliveries in arrival order even while a staged one yields between slices.
@@ -95,25 +106,60 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
 
   async function dispatch(deliveries: Delivery[]): Promise<void> {
     for (const delivery of deliveries) {
-      const text = JSON.stringify(delivery.event) // once per delivery, whatever the number of sockets
+      const frames = new EncodedOnce(delivery.event) // once per delivery and codec, whatever the number of sockets
+      const encrypted = delivery.event.ev === 'message' && delivery.event.kind === E2E_KIND ? delivery.event : undefined
       let written = 0
+      let reached: Set<string> | undefined
       for (const user of delivery.users) {
         for (const conn of byUser.get(user) ?? []) {
           if (conn.identity.deviceId === delivery.skipDevice) continue
-          if (conn.sendRaw(text)) metrics.deliveries.inc()
+          // An encrypted message reaches each device with only its own ciphertext (docs/e2e.md).
+          const frame = encrypted ? conn.codec.encode(forDevice(encrypted, conn.identity.deviceId)) : frames.for(conn.codec)
+          if (!conn.sendRaw(frame)) continue
+          metrics.deliveries.inc()
+          if (delivery.push) (reached ??= new Set()).add(conn.identity.deviceId)
+          if (written === 0 && delivery.event.ev === 'message') metrics.deliverySeconds.observe(Math.max(0, deps.clock.now() - Date.parse(delivery.event.ts)) / 1000)
           // Staged: a 5,000-member delivery must not hold the event loop from every other socket.
           if (++written % FANOUT.socketSlice === 0) await new Promise((r) => setImmediate(r))
         }
       }
+      // Devices the worker saw connected here but whose socket is gone now: they get a push instead.
+      const missed = delivery.push?.filter((d) => !reached?.has(d.device))
+      if (missed?.length && delivery.event.ev === 'message') void deps.push.planner?.missed(delivery.event, missed)
     }
+  }
+
+  /** device.logout: its sockets here are closed (after the reply to the logout itself has gone out). */
+  function closeLoggedOut(gone: DevicePush): void {
+    setImmediate(() => {
+      for (const conn of byUser.get(gone.user) ?? []) {
+        if (conn.identity.deviceId === gone.device) conn.ws.close(CLOSE.unauthenticated, 'device logged out')
+      }
+    })
+  }
+
+  async function closeDevice(user: string, device: string): Promise<void> {
+    const logout = encodeJson({t: 'batch', logout: [{user, device}]} satisfies NodeMessage)
+    const nodes = new Set([config.nodeId])
+    for (const [node, routes] of await deps.registry.lookup([user])) if (routes.some((r) => r.deviceId === device)) nodes.add(node)
+    for (const node of nodes) deps.bus.publishNode(node, logout)
   }
 
   function accept(ws: WebSocket, identity: Identity): void {
     const conn = new Connection(ws, identity, randomUUID(), config.nodeId, config.maxBufferedBytes, () => metrics.slowConsumerCloses.inc())
+    conn.codec = codecForSubprotocol(ws.protocol)
     all.add(conn)
     metrics.connections.inc()
     metrics.connectsTotal.inc()
     let closed = false
+    // A socket does not outlive its access token: the client refreshes and reconnects (terminal for this token).
+    const expiry =
+      identity.expiresAt === undefined
+        ? undefined
+        : setTimeout(() => {
+            metrics.authCloses.inc()
+            ws.close(CLOSE.unauthenticated, 'access token expired; refresh it and reconnect')
+          }, Math.min(MAX_TIMER_MS, Math.max(0, identity.expiresAt - deps.clock.now()))).unref()
 
     // Frames wait until the route is registered, so a client's first sync never misses a message
     // committed after it (the worker looks routes up only after its commit). Local delivery starts in
@@ -146,6 +192,7 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
     ws.on('error', (error) => logger.debug({err: error}, 'socket error'))
     ws.on('close', () => {
       closed = true
+      clearTimeout(expiry)
       all.delete(conn)
       const set = byUser.get(identity.userId)
       set?.delete(conn)
@@ -160,11 +207,11 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
   }
 
   async function onFrame(conn: Connection, data: Buffer, isBinary: boolean): Promise<void> {
-    const decoded: Decoded = isBinary
-      ? {ok: false, error: {code: 'invalid_request', message: 'binary frames need a binary subprotocol'}}
-      : decodeRequest(data)
+    const decoded: Decoded = conn.codec.decode(data, isBinary)
     if (limits.refuseFrame(conn, decoded.ok ? decoded.request.id : decoded.re)) return
     if (!decoded.ok) {
+      // The frame itself is never logged (it may hold a body); its id and the verdict are.
+      logger.debug({conn: conn.id, user: conn.identity.userId, reqId: decoded.re, code: decoded.error.code}, 'ws request')
       metrics.frameErrors.inc({code: decoded.error.code})
       conn.replyError(decoded.re, decoded.error)
       if (conn.recordBadFrame(deps.clock.now())) conn.ws.close(CLOSE.policy, 'too many invalid frames')
@@ -172,12 +219,22 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
     }
     const {request} = decoded
     metrics.frames.inc({op: request.op})
+    // One child logger per request frame (its id is the frame's id, scoped by the connection); never the args.
+    const log = logger.isLevelEnabled('debug') ? logger.child({conn: conn.id, user: conn.identity.userId, reqId: request.id, op: request.op}) : undefined
+    const started = deps.clock.now()
+    const counted = request.op === 'send' || request.op === 'forward'
     // Ops run concurrently; replies carry `re`, so order between replies is not promised.
     void handleOp(ctx, conn.identity, request, conn.id).then(
-      (result) => conn.reply(request.id, result),
+      (result) => {
+        if (counted) metrics.sends.inc({result: (result as {duplicate?: boolean}).duplicate ? 'duplicate' : 'ok'})
+        log?.debug({ms: deps.clock.now() - started}, 'ws request')
+        conn.reply(request.id, result)
+      },
       (error) => {
-        if (!(error instanceof MsgrError)) logger.error({err: error, op: request.op}, 'op failed')
         const wire = toWireError(error)
+        if (!(error instanceof MsgrError)) (log ?? logger).error({err: error, op: request.op, reqId: request.id}, 'op failed')
+        else log?.debug({ms: deps.clock.now() - started, code: wire.code}, 'ws request')
+        if (counted) metrics.sends.inc({result: wire.code})
         metrics.frameErrors.inc({code: wire.code})
         conn.replyError(request.id, wire)
       },

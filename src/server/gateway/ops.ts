@@ -9,10 +9,14 @@ import type {Clock, Sql} from '../../core/ports.js'
 import {applyReceipt, ensureDirectConversation, inbox, listMembers, syncMessages, updateMemberSettings} from '../../core/store/conversations.js'
 import {assertUsersExist, groupInfo, listJoinRequests, resolveInvite} from '../../core/store/groups.js'
 import {searchMessages} from '../../core/store/search.js'
+import {forDevice} from '../../core/e2e/envelope.js'
+import {PREKEYS} from '../../core/e2e/keys.js'
+import {assertEnvelopeAddressesDevices, countPreKeys, fetchBundles, listKeyDevices, refuseEditOfEncrypted, uploadKeys} from '../../core/store/e2e-keys.js'
 import {MsgrError} from '../../errors.js'
-import {type GroupCommandResult, LIMITS, type OpArgs, type Request} from '../../protocol/frames.js'
+import {E2E_KIND, type GroupCommandResult, LIMITS, type OpArgs, type Request} from '../../protocol/frames.js'
 import type {FanoutPublisher} from '../fanout-publisher.js'
 import {attachMedia} from '../media/attach.js'
+import {type DeviceOpsContext, handleDeviceOp} from '../push/device-ops.js'
 import type {Metrics} from '../metrics.js'
 import type {Identity} from './connection.js'
 import type {GatewayLimits} from './limits.js'
@@ -30,6 +34,8 @@ export interface OpContext {
   pending: PendingSends
   fanout: FanoutPublisher
   clock: Clock
+  /** Device and push ops (src/server/push/device-ops.ts): configured providers, and closing a logged-out device's sockets. */
+  devices: Omit<DeviceOpsContext, 'sql' | 'clock'>
   /** Rate limits (src/core/rate-policy.ts): the user's budget per op, and the duplicate-content rule. */
   limits: Pick<GatewayLimits, 'beforeOp' | 'beforeSend'>
 }
@@ -45,9 +51,13 @@ export async function handleOp(ctx: OpContext, who: Identity, request: Request, 
       return {conversation: id, kind: 'direct', members}
     }
     case 'send':
+      if (request.args.kind === E2E_KIND) await assertEnvelopeAddressesDevices(ctx.sql, request.args.conversation, who, request.args.body)
       return send(ctx, who, request.args)
-    case 'sync':
-      return syncMessages(ctx.sql, who.userId, request.args.conversation, request.args.after, request.args.limit)
+    case 'sync': {
+      const page = await syncMessages(ctx.sql, who.userId, request.args.conversation, request.args.after, request.args.limit)
+      // Encrypted messages: each device gets only its own ciphertext (docs/e2e.md).
+      return {...page, messages: page.messages.map((m) => forDevice(m, who.deviceId))}
+    }
     case 'inbox':
       return inbox(ctx.sql, who.userId, request.args.after)
     case 'search':
@@ -99,6 +109,7 @@ export async function handleOp(ctx: OpContext, who: Identity, request: Request, 
     case 'react':
       return entry(ctx, who, request.args.conversation, {type: 'message.react', target: request.args.seq, emoji: request.args.emoji, remove: request.args.remove})
     case 'edit':
+      await refuseEditOfEncrypted(ctx.sql, request.args.conversation, request.args.seq, who.userId)
       return entry(ctx, who, request.args.conversation, {type: 'message.edit', target: request.args.seq, body: request.args.body})
     case 'delete':
       if (request.args.scope === 'me') return hide(ctx, who, request.args.conversation, request.args.seq)
@@ -123,6 +134,29 @@ export async function handleOp(ctx: OpContext, who: Identity, request: Request, 
     }
     case 'user.blocks':
       return listBlocks(ctx.sql, who.userId)
+    case 'keys.upload':
+      return uploadKeys(ctx.sql, who, request.args)
+    case 'keys.count':
+      return countPreKeys(ctx.sql, who.deviceId)
+    case 'keys.devices':
+      return listKeyDevices(ctx.sql, request.args.user)
+    case 'keys.bundle': {
+      const {low, ...result} = await fetchBundles(ctx.sql, request.args.user, request.args.devices)
+      if (low.length > 0) {
+        await ctx.fanout.publish(
+          low.map(({device, preKeys}) => ({recipients: [request.args.user], event: {ev: 'keys.low', device, preKeys, threshold: PREKEYS.lowThreshold}})),
+        )
+      }
+      return result
+    }
+    case 'device.list':
+    case 'device.rename':
+    case 'device.logout':
+    case 'push.register':
+    case 'push.unregister':
+    case 'notify.prefs':
+    case 'push.history':
+      return handleDeviceOp({sql: ctx.sql, clock: ctx.clock, ...ctx.devices}, who, request)
     default: {
       const unreachable: never = request
       throw new MsgrError('unknown_op', `unknown op ${(unreachable as {op: string}).op}`)
@@ -130,13 +164,14 @@ export async function handleOp(ctx: OpContext, who: Identity, request: Request, 
   }
 }
 
-function assertBodySize(body: unknown): void {
+function assertBodySize(body: unknown, kind?: string): void {
   const bodySize = typeof body === 'string' ? Buffer.byteLength(body) : Buffer.byteLength(JSON.stringify(body))
-  if (bodySize > LIMITS.maxBodyBytes) throw new MsgrError('too_large', `body is ${bodySize} bytes; the limit is ${LIMITS.maxBodyBytes}`)
+  const limit = kind === E2E_KIND ? LIMITS.maxEncryptedBodyBytes : LIMITS.maxBodyBytes
+  if (bodySize > limit) throw new MsgrError('too_large', `body is ${bodySize} bytes; the limit is ${limit}`)
 }
 
 async function send(ctx: OpContext, who: Identity, args: Omit<OpArgs<'send'>, 'body'> & {body: unknown}, meta?: Record<string, unknown>): Promise<object> {
-  assertBodySize(args.body)
+  assertBodySize(args.body, args.kind)
   await ctx.limits.beforeSend(who, args.conversation, args.kind, args.body)
   const body = await attachMedia(ctx.sql, who.userId, args)
   const envelope: IngestEnvelope = {
@@ -177,6 +212,7 @@ async function hide(ctx: OpContext, who: Identity, conversation: string, seq: nu
 /** A copy of a message the caller can read, sent as the caller's own, with attribution. */
 async function forward(ctx: OpContext, who: Identity, args: OpArgs<'forward'>): Promise<object> {
   const source = await readForForward(ctx.sql, who.userId, args.from.conversation, args.from.seq)
+  if (source.kind === E2E_KIND) throw new MsgrError('invalid_request', 'an encrypted message cannot be forwarded by the server: re-encrypt it as a new send')
   return send(ctx, who, {conversation: args.conversation, clientMsgId: args.clientMsgId, kind: source.kind, body: source.body}, {
     forwardedFrom: {conversation: args.from.conversation, seq: args.from.seq, sender: source.sender},
   })

@@ -49,7 +49,7 @@ describe('chooseGateway', () => {
       node('no-address', {address: null}),
       node('ok', {role: 'gateway,worker,control-plane'}, {connections: 5}),
     ]
-    for (const user of users) expect(chooseGateway(nodes, user)).toEqual({node: 'ok', address: 'ok.internal:8080', connections: 5})
+    for (const user of users) expect(chooseGateway(nodes, user)).toEqual({node: 'ok', address: 'ok.internal:8080', connections: 5, tls: false})
   })
 
   it('sends everyone to the least loaded gateway when the others are outside the band', () => {

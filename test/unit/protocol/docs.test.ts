@@ -14,7 +14,7 @@ describe('docs/protocol.md', () => {
   })
 
   it('documents every server event', () => {
-    for (const ev of ['hello', 'message', 'receipt', 'typing', 'presence', 'reconnect', 'error', 'group.request', 'hidden']) {
+    for (const ev of ['hello', 'message', 'receipt', 'typing', 'presence', 'reconnect', 'error', 'group.request', 'hidden', 'keys.low']) {
       expect(doc, ev).toContain(`\`${ev}\``)
     }
   })

@@ -1,0 +1,92 @@
+import {MsgrError} from '../../errors.js'
+import {E2E_KIND, type MessageView} from '../../protocol/frames.js'
+
+// The body of a `send` of kind `encrypted` (docs/e2e.md): one Signal ciphertext per recipient device.
+// The server checks its shape and its device list, never its content.
+
+/** libsignal CiphertextMessageType: 2 a SignalMessage (session exists), 3 a PreKeySignalMessage (starts one). */
+export type CiphertextType = 2 | 3
+
+export interface DeviceCiphertext {
+  type: CiphertextType
+  /** base64 of the serialized libsignal message. */
+  ciphertext: string
+}
+
+export interface E2eEnvelope {
+  v: 1
+  /** Recipient device id → its ciphertext. */
+  devices: Record<string, DeviceCiphertext>
+}
+
+/** A device that should have received a copy, with its user (device_mismatch `details.missing`). */
+export interface DeviceRef {
+  user: string
+  device: string
+}
+
+export interface DeviceMismatch {
+  missing: DeviceRef[]
+  extra: string[]
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/
+
+/** Checks the envelope shape; throws invalid_request naming the first problem. */
+export function parseEnvelope(body: unknown): E2eEnvelope {
+  const problem = envelopeProblem(body)
+  if (problem) throw new MsgrError('invalid_request', `encrypted body: ${problem}`)
+  return body as E2eEnvelope
+}
+
+/** Why `body` is not an envelope, or undefined when it is one. */
+export function envelopeProblem(body: unknown): string | undefined {
+  if (!isObject(body)) return 'must be an object {v: 1, devices: {…}}'
+  const extraKeys = Object.keys(body).filter((k) => k !== 'v' && k !== 'devices')
+  if (extraKeys.length > 0) return `unexpected field ${JSON.stringify(extraKeys[0])} (the server stores no plaintext beside the ciphertexts)`
+  if (body.v !== 1) return 'v must be 1'
+  if (!isObject(body.devices)) return 'devices must be an object of device id → {type, ciphertext}'
+  for (const [device, entry] of Object.entries(body.devices)) {
+    if (!UUID.test(device)) return `device ${JSON.stringify(device.slice(0, 40))} is not a lower-case UUID`
+    if (!isObject(entry)) return `devices.${device} must be {type, ciphertext}`
+    const keys = Object.keys(entry)
+    if (keys.length !== 2 || !keys.includes('type') || !keys.includes('ciphertext')) return `devices.${device} must have exactly type and ciphertext`
+    if (entry.type !== 2 && entry.type !== 3) return `devices.${device}.type must be 2 (message) or 3 (prekey message)`
+    if (typeof entry.ciphertext !== 'string' || entry.ciphertext.length % 4 !== 0 || !BASE64.test(entry.ciphertext)) {
+      return `devices.${device}.ciphertext must be non-empty, padded base64`
+    }
+  }
+  return undefined
+}
+
+/**
+ * Signal's "mismatched devices" rule: the envelope must address exactly `expected` (every current
+ * device with keys of every member, the sending device excepted). Returns undefined when it does.
+ */
+export function deviceMismatch(envelope: E2eEnvelope, expected: readonly DeviceRef[]): DeviceMismatch | undefined {
+  const addressed = new Set(Object.keys(envelope.devices))
+  const wanted = new Set(expected.map((d) => d.device))
+  const missing = expected.filter((d) => !addressed.has(d.device))
+  const extra = [...addressed].filter((d) => !wanted.has(d)).sort()
+  return missing.length === 0 && extra.length === 0 ? undefined : {missing, extra}
+}
+
+export function mismatchError(mismatch: DeviceMismatch): MsgrError {
+  return new MsgrError(
+    'device_mismatch',
+    `the envelope misses ${mismatch.missing.length} and has ${mismatch.extra.length} extra device(s): refetch keys.bundle and send again`,
+    {missing: mismatch.missing, extra: mismatch.extra},
+  )
+}
+
+/** The view one device gets of an encrypted message: only its own ciphertext (other kinds unchanged). */
+export function forDevice<M extends Pick<MessageView, 'kind' | 'body'>>(message: M, device: string): M {
+  if (message.kind !== E2E_KIND || !isObject(message.body) || !isObject(message.body.devices)) return message
+  const own = (message.body.devices as Record<string, unknown>)[device]
+  return {...message, body: {...message.body, devices: own === undefined ? {} : {[device]: own}}}
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}

@@ -1,0 +1,81 @@
+import type {Delivery, DevicePush} from '../../core/envelope.js'
+import type {FanoutItem} from '../../core/fanout.js'
+import type {Logger} from '../../core/logger.js'
+import type {Route, Sql} from '../../core/ports.js'
+import {encodeJob, jobFor, notifies} from '../../core/push/job.js'
+import type {PushQueue} from '../../core/push/queue.js'
+import {pushableDevices} from '../../core/store/push-tokens.js'
+import type {MessageEvent} from '../../protocol/frames.js'
+import type {Metrics} from '../metrics.js'
+
+// Which devices get a push for a fanout. A device with no live route gets its job queued here, by the
+// worker, before the ingest batch is acked. A device that has a route travels with the delivery to its
+// gateway; that gateway queues the job itself if the device's socket is gone by the time the event
+// arrives (missed()), so a device that disconnects while the message is in flight still gets its push.
+
+export interface PushPlanner {
+  plan(items: readonly FanoutItem[], routes: ReadonlyMap<string, readonly Route[]> | undefined, deliveries: Map<string, Delivery[]>): Promise<void>
+  /** Gateway side: these devices were expected on this gateway but had no open socket. */
+  missed(event: MessageEvent, devices: readonly DevicePush[]): Promise<void>
+}
+
+export function createPushPlanner(deps: {sql: Sql; queue: PushQueue; metrics: Metrics; logger: Logger}): PushPlanner {
+  const enqueue = async (jobs: Uint8Array[], source: 'worker' | 'gateway') => {
+    await Promise.all(jobs.map((job) => deps.queue.publish(job)))
+    if (jobs.length > 0) deps.metrics.pushQueued.inc({source}, jobs.length)
+  }
+
+  return {
+    async plan(items, routes, deliveries) {
+      const candidates = items.filter((item): item is FanoutItem & {event: MessageEvent} => notifies(item.event))
+      if (candidates.length === 0) return
+      const pairs = new Map<string, {conversation: string; user: string}>()
+      for (const item of candidates) {
+        for (const user of item.recipients) {
+          // Nobody gets a push for their own message.
+          if (user !== item.event.sender) pairs.set(`${item.event.conversation}|${user}`, {conversation: item.event.conversation, user})
+        }
+      }
+      const eligible = await pushableDevices(deps.sql, [...pairs.values()])
+      if (eligible.length === 0) return
+      const byPair = new Map<string, DevicePush[]>()
+      for (const row of eligible) {
+        const key = `${row.conversation}|${row.user}`
+        byPair.set(key, [...(byPair.get(key) ?? []), {user: row.user, device: row.device}])
+      }
+      const liveNodes = new Map<string, Set<string>>()
+      for (const [node, list] of routes ?? []) {
+        for (const route of list) {
+          let nodes = liveNodes.get(route.deviceId)
+          if (!nodes) liveNodes.set(route.deviceId, (nodes = new Set()))
+          nodes.add(node)
+        }
+      }
+      const offline: Uint8Array[] = []
+      for (const item of candidates) {
+        for (const user of item.recipients) {
+          for (const target of byPair.get(`${item.event.conversation}|${user}`) ?? []) {
+            const nodes = liveNodes.get(target.device)
+            if (!nodes) {
+              offline.push(encodeJob(jobFor(item.event, target.user, target.device)))
+              continue
+            }
+            for (const node of nodes) {
+              const delivery = deliveries.get(node)?.find((d) => d.event === item.event)
+              if (delivery) (delivery.push ??= []).push(target)
+              else offline.push(encodeJob(jobFor(item.event, target.user, target.device)))
+            }
+          }
+        }
+      }
+      await enqueue(offline, 'worker')
+    },
+
+    async missed(event, devices) {
+      await enqueue(
+        devices.map((d) => encodeJob(jobFor(event, d.user, d.device))),
+        'gateway',
+      ).catch((error) => deps.logger.error({err: error, devices: devices.length}, 'cannot queue push jobs for devices that missed a message'))
+    },
+  }
+}

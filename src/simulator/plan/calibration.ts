@@ -1,0 +1,114 @@
+import {z} from 'zod'
+
+import type {SliceResult} from '../types.js'
+
+// What one connection, one delivery and one message cost, as measured. The built-in defaults come from
+// runs on the development machine (2 cores, Node 22, Postgres 15, NATS 2.9); `--calibrate report.json`
+// replaces them with the figures of a measured `msgr sim run` (or of `npm run sim:100k`).
+
+export const calibrationSchema = z.object({
+  /** Gateway resident memory per open WebSocket connection (process RSS growth ÷ connections). */
+  bytesPerConnection: z.number().positive(),
+  /** Server CPU (every role) per live message delivery, ms: the send's share included. */
+  cpuMsPerDelivery: z.number().positive(),
+  /** Share of that CPU spent in workers (sequencing, batching, fanout planning); the rest in gateways. */
+  workerCpuShare: z.number().min(0).max(1),
+  /** Server CPU per (re)connect: token check, route registration, sync. */
+  cpuMsPerConnect: z.number().min(0),
+  /** Bytes on the wire per delivered `message` event (WebSocket frame, no TCP/IP headers). */
+  wireBytesPerDelivery: z.number().positive(),
+  /** Bytes on the wire per `send` and its ack. */
+  wireBytesPerSend: z.number().positive(),
+  /** Bytes on the NATS bus per delivery (node-mailbox messages, shared by recipients on one gateway). */
+  busBytesPerDelivery: z.number().positive(),
+  /** Postgres bytes per stored message, table and indexes, one copy. */
+  storedBytesPerMessage: z.number().positive(),
+  /** Messages per second one Postgres primary takes in worker batches. */
+  dbMessagesPerSecondPerPrimary: z.number().positive(),
+  /** Simulator agent memory per virtual client connection (to plan simulated runs). */
+  agentBytesPerClient: z.number().positive(),
+})
+
+export type CalibrationFigures = z.output<typeof calibrationSchema>
+
+export interface Calibration {
+  figures: CalibrationFigures
+  /** Where each figure comes from. */
+  sources: Record<keyof CalibrationFigures, string>
+}
+
+const DEV_BOX = 'dev box, 2 cores'
+
+/** Measured on the development machine; each source says by what. */
+export const DEFAULT_CALIBRATION: Calibration = {
+  figures: {
+    bytesPerConnection: 24 * 1024,
+    cpuMsPerDelivery: 0.06,
+    workerCpuShare: 0.3,
+    cpuMsPerConnect: 2,
+    wireBytesPerDelivery: 330,
+    wireBytesPerSend: 290,
+    busBytesPerDelivery: 220,
+    storedBytesPerMessage: 420,
+    dbMessagesPerSecondPerPrimary: 21_070,
+    agentBytesPerClient: 40 * 1024,
+  },
+  sources: {
+    bytesPerConnection: `${DEV_BOX}: npm run sim:100k, gateway RSS growth ÷ open connections`,
+    cpuMsPerDelivery: `${DEV_BOX}: npm run sim:100k, CPU of every server process ÷ delivered events`,
+    workerCpuShare: `${DEV_BOX}: npm run sim:100k, worker CPU ÷ all server CPU`,
+    cpuMsPerConnect: `${DEV_BOX}: npm run sim:100k, server CPU during ramp-up ÷ connects`,
+    wireBytesPerDelivery: `${DEV_BOX}: a message event of the seed's 100-byte text (protocol v1 JSON + WebSocket header)`,
+    wireBytesPerSend: `${DEV_BOX}: bench codec "send (text body)" 166 B + its ack`,
+    busBytesPerDelivery: `${DEV_BOX}: bench fanout, 10 recipients on 4 gateways = 2,206 bus bytes`,
+    storedBytesPerMessage: `${DEV_BOX}: Postgres 15 messages table + indexes ÷ rows after npm run sim:100k`,
+    dbMessagesPerSecondPerPrimary: `${DEV_BOX}: bench store, worker batch of 1000 = 21,070 msgs/s`,
+    agentBytesPerClient: `${DEV_BOX}: npm run sim:100k, agent RSS ÷ virtual connections`,
+  },
+}
+
+/**
+ * Reads a measured run: a `msgr sim run --json` report (a SliceResult, or an object holding one under
+ * `result`/`merged`), optionally with a `calibration` object of explicit figures (npm run sim:100k writes
+ * one). Figures the file does not give keep their defaults; the sources say which.
+ */
+export function calibrationFromReport(json: unknown, file: string, base: Calibration = DEFAULT_CALIBRATION): Calibration {
+  if (!json || typeof json !== 'object') throw new Error(`${file}: not a JSON object; pass the report.json of \`msgr sim run --json\``)
+  const figures: CalibrationFigures = {...base.figures}
+  const sources = {...base.sources}
+  const set = (key: keyof CalibrationFigures, value: number | undefined, how: string) => {
+    if (value === undefined || !Number.isFinite(value) || value <= 0) return
+    figures[key] = value
+    sources[key] = `${file}: ${how}`
+  }
+  const result = findResult(json as Record<string, unknown>)
+  if (result) {
+    const server = result.resources?.server
+    const c = result.counters
+    set('bytesPerConnection', server?.rssBytesPerConnection, 'server RSS per connection')
+    if (server?.cpuSeconds !== undefined && c?.deliveredEvents > 0) set('cpuMsPerDelivery', (server.cpuSeconds * 1000) / c.deliveredEvents, 'server CPU ÷ delivered events')
+    if (c?.deliveredEvents > 0) set('wireBytesPerDelivery', c.bytesReceived / c.deliveredEvents, 'bytes received ÷ delivered events (every event counted: an upper bound)')
+    if (c?.sent > 0) set('wireBytesPerSend', c.bytesSent / c.sent, 'bytes sent ÷ sends (typing and receipts counted: an upper bound)')
+    const client = result.resources?.client
+    if (client?.connectionsPeak > 0) set('agentBytesPerClient', client.rssBytesPeak / client.connectionsPeak, 'simulator RSS ÷ peak connections')
+  }
+  const explicit = (json as {calibration?: unknown}).calibration
+  if (explicit !== undefined) {
+    const parsed = calibrationSchema.partial().safeParse(explicit)
+    if (!parsed.success) {
+      throw new Error(`${file}: calibration: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`)
+    }
+    for (const [key, value] of Object.entries(parsed.data) as Array<[keyof CalibrationFigures, number]>) set(key, value, `calibration.${key}`)
+  }
+  if (!result && explicit === undefined) {
+    throw new Error(`${file}: neither a simulator result (resources, counters) nor a "calibration" object; pass the report.json of \`msgr sim run --json\``)
+  }
+  return {figures, sources}
+}
+
+function findResult(json: Record<string, unknown>): SliceResult | undefined {
+  for (const candidate of [json, json.result, json.merged, json.report]) {
+    if (candidate && typeof candidate === 'object' && 'counters' in candidate && 'resources' in candidate) return candidate as SliceResult
+  }
+  return undefined
+}

@@ -1,0 +1,76 @@
+import {describe, expect, it} from 'vitest'
+
+import {deviceMismatch, envelopeProblem, forDevice, mismatchError, parseEnvelope} from '../../../src/core/e2e/envelope.js'
+import {MsgrError} from '../../../src/errors.js'
+
+const D1 = '0190f1a0-3c4e-7a61-9d2e-5b7c8e9f0a11'
+const D2 = '0190f1a0-7d21-7b02-8c4f-1e2d3c4b5a62'
+const D3 = '0190f1a0-7d21-7b02-8c4f-1e2d3c4b5d03'
+const entry = {type: 2, ciphertext: 'AAECAw=='}
+
+describe('envelopeProblem', () => {
+  it('accepts {v: 1, devices} with one {type, ciphertext} per lower-case device UUID', () => {
+    expect(envelopeProblem({v: 1, devices: {[D1]: entry, [D2]: {type: 3, ciphertext: 'AAAA'}}})).toBeUndefined()
+    expect(envelopeProblem({v: 1, devices: {}})).toBeUndefined()
+  })
+
+  it.each([
+    ['a string', 'hello', /must be an object/],
+    ['an array', [], /must be an object/],
+    ['plaintext beside the ciphertexts', {v: 1, devices: {}, text: 'hi'}, /unexpected field "text"/],
+    ['another version', {v: 2, devices: {}}, /v must be 1/],
+    ['devices as an array', {v: 1, devices: []}, /devices must be an object/],
+    ['a device id that is not a UUID', {v: 1, devices: {'not-a-uuid': entry}}, /not a lower-case UUID/],
+    ['an upper-case device id', {v: 1, devices: {[D1.toUpperCase()]: entry}}, /not a lower-case UUID/],
+    ['an entry that is not an object', {v: 1, devices: {[D1]: 'AAAA'}}, /must be \{type, ciphertext\}/],
+    ['an extra key in an entry', {v: 1, devices: {[D1]: {...entry, text: 'hi'}}}, /exactly type and ciphertext/],
+    ['an unknown type', {v: 1, devices: {[D1]: {type: 1, ciphertext: 'AAAA'}}}, /type must be 2/],
+    ['ciphertext that is not base64', {v: 1, devices: {[D1]: {type: 2, ciphertext: 'hello world!'}}}, /padded base64/],
+    ['unpadded base64', {v: 1, devices: {[D1]: {type: 2, ciphertext: 'AAA'}}}, /padded base64/],
+    ['an empty ciphertext', {v: 1, devices: {[D1]: {type: 2, ciphertext: ''}}}, /padded base64/],
+  ])('refuses %s', (_what, body, message) => {
+    expect(envelopeProblem(body)).toMatch(message)
+    expect(() => parseEnvelope(body)).toThrow(MsgrError)
+    try {
+      parseEnvelope(body)
+    } catch (error) {
+      expect((error as MsgrError).code).toBe('invalid_request')
+    }
+  })
+})
+
+describe('deviceMismatch', () => {
+  const expected = [
+    {user: 'u1', device: D1},
+    {user: 'u2', device: D2},
+  ]
+
+  it('is undefined when the envelope addresses exactly the expected devices', () => {
+    expect(deviceMismatch({v: 1, devices: {[D1]: entry, [D2]: entry}} as never, expected)).toBeUndefined()
+  })
+
+  it('lists the devices that have no ciphertext, with their users, and the ones that are not expected', () => {
+    expect(deviceMismatch({v: 1, devices: {[D1]: entry, [D3]: entry}} as never, expected)).toEqual({missing: [{user: 'u2', device: D2}], extra: [D3]})
+  })
+
+  it('becomes a device_mismatch error carrying both lists', () => {
+    const error = mismatchError({missing: [{user: 'u2', device: D2}], extra: [D3]})
+    expect(error.code).toBe('device_mismatch')
+    expect(error.status).toBe(409)
+    expect(error.toWire().details).toEqual({missing: [{user: 'u2', device: D2}], extra: [D3]})
+  })
+})
+
+describe('forDevice', () => {
+  it('keeps only the ciphertext of the receiving device', () => {
+    const message = {kind: 'encrypted', body: {v: 1, devices: {[D1]: entry, [D2]: {type: 3, ciphertext: 'BBBB'}}}, seq: 4}
+    expect(forDevice(message, D2)).toEqual({kind: 'encrypted', seq: 4, body: {v: 1, devices: {[D2]: {type: 3, ciphertext: 'BBBB'}}}})
+    expect(forDevice(message, D3).body).toEqual({v: 1, devices: {}})
+    expect(message.body.devices[D1]).toEqual(entry) // the original is not changed
+  })
+
+  it('leaves other kinds alone', () => {
+    const message = {kind: 'text', body: {devices: {[D1]: entry}}}
+    expect(forDevice(message, D2)).toBe(message)
+  })
+})
