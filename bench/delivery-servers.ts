@@ -1,5 +1,5 @@
 import {type ChildProcess, spawn} from 'node:child_process'
-import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {cpSync, existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -49,8 +49,27 @@ export interface MemoryFigures {
 export type TargetSpec =
   | {kind: 'ws'}
   | {kind: 'socketio'; redis: string}
-  | {kind: 'msgr-all'; compression?: boolean; cpuProfileDir?: string}
+  | {kind: 'msgr-all'; template: EmbeddedTemplate; compression?: boolean; cpuProfileDir?: string}
   | {kind: 'msgr-split'; services: ServiceUrls}
+
+/** A `msgr serve all` data directory with the users and their tokens, copied for each embedded target. */
+export interface EmbeddedTemplate {
+  dataDir: string
+  users: ClientUser[]
+  remove(): void
+}
+
+export async function prepareEmbeddedTemplate(userCount: number): Promise<EmbeddedTemplate> {
+  const work = mkdtempSync(join(tmpdir(), 'msgr-bench-template-'))
+  const dataDir = join(work, 'data')
+  const sql = await createPgliteSql({dataDir: join(dataDir, 'pg')})
+  try {
+    const users = await issueTokens(sql, userCount)
+    return {dataDir, users, remove: () => rmSync(work, {recursive: true, force: true})}
+  } finally {
+    await sql.close()
+  }
+}
 
 export async function startTarget(spec: TargetSpec, userCount: number): Promise<RunningTarget> {
   const work = mkdtempSync(join(tmpdir(), 'msgr-bench-delivery-'))
@@ -84,11 +103,10 @@ export async function startTarget(spec: TargetSpec, userCount: number): Promise<
     const common = ['--host', '127.0.0.1', '--port', '0', '--jwt-secret', JWT_SECRET, '--rate-limits', 'off', '--presence', 'off', '--log-format', 'json']
     const env = {MSGR_LOG_LEVEL: 'info'}
     if (spec.kind === 'msgr-all') {
-      // Tokens are issued into the data directory before the node opens it (PGlite is single-process).
+      // Tokens were issued into the template before any node opened it (PGlite is single-process).
       const dataDir = join(work, 'data')
-      const sql = await createPgliteSql({dataDir: join(dataDir, 'pg')})
-      const users = await issueTokens(sql, userCount)
-      await sql.close()
+      cpSync(spec.template.dataDir, dataDir, {recursive: true})
+      const users = spec.template.users.slice(0, userCount)
       const args = [BIN, 'serve', 'all', '--data-dir', dataDir, '--canary-interval', '0', ...common, ...(spec.compression ? ['--ws-compression'] : [])]
       const nodeArgs = spec.cpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', spec.cpuProfileDir] : []
       const {url} = await launch('msgr-all', args, env, readyUrl, nodeArgs)
@@ -139,15 +157,19 @@ export function cpuSeconds(server: ServerProcess): number {
   }
 }
 
+/** Users, devices and sessions through the auth service's admin path, all in one transaction (seconds, not minutes). */
 async function issueTokens(sql: Sql, count: number): Promise<ClientUser[]> {
   await migrate(sql)
-  const auth = createAuthService({sql, sms: createLogSmsSink(silentLogger()), jwtSecret: JWT_SECRET})
-  const users: ClientUser[] = []
-  for (let idx = 0; idx < count; idx++) {
-    const pair = await auth.issueForPhone(`+1555${String(idx).padStart(7, '0')}`, {name: 'bench', platform: 'bench'})
-    users.push({idx, token: pair.accessToken, userId: pair.userId})
-  }
-  return users
+  return sql.transaction(async (tx) => {
+    const inOne: Sql = {...sql, query: (text, params) => tx.query(text, params), transaction: (fn) => fn(tx)}
+    const auth = createAuthService({sql: inOne, sms: createLogSmsSink(silentLogger()), jwtSecret: JWT_SECRET})
+    const users: ClientUser[] = []
+    for (let idx = 0; idx < count; idx++) {
+      const pair = await auth.issueForPhone(`+1555${String(idx).padStart(7, '0')}`, {name: 'bench', platform: 'bench'})
+      users.push({idx, token: pair.accessToken, userId: pair.userId})
+    }
+    return users
+  })
 }
 
 function plainUsers(count: number): ClientUser[] {

@@ -6,10 +6,12 @@ import {fileURLToPath} from 'node:url'
 
 import {benchCodec} from './codec.js'
 import {benchDelivery} from './delivery.js'
+import {benchE2e} from './e2e.js'
 import {benchFanout} from './fanout.js'
 import {benchMedia} from './media.js'
 import {benchGroups} from './group-delivery.js'
 import {benchSearch} from './search.js'
+import {benchPush} from './push.js'
 import {benchRateLimits} from './rate-limits.js'
 import {benchStore} from './store-batch.js'
 import {printTable, type Table} from './table.js'
@@ -26,6 +28,8 @@ const BENCHMARKS = {
   search: async () => benchSearch(),
   limits: async () => benchRateLimits(),
   delivery: async () => benchDelivery(),
+  e2e: async () => benchE2e(),
+  push: async () => benchPush(),
 } satisfies Record<string, () => Promise<{result: unknown; tables: Table[]}>>
 
 type BenchName = keyof typeof BENCHMARKS

@@ -83,12 +83,12 @@ async function main(): Promise<void> {
       login: {concurrency: 16},
     })
     log(`run ${runId}: ${o.connections} users × 1 device over ${o.agents} agents, sources ${sources.join(',')}, via ${cp.url}/v1/connect`)
-    const phases = new Map<Phase, {at: number; cpu: number; deliveries: number}>()
+    const phases = new Map<Phase, PhaseMark>()
     let last = 0
     const onProgress = (p: Progress) => {
       sampler.agentConnections = p.connections
       if (!phases.has(p.phase)) {
-        phases.set(p.phase, {at: Date.now(), cpu: sum(roles.map((r) => r.cpuMs())), deliveries: sampler.deliveries})
+        phases.set(p.phase, {at: Date.now(), cpu: sum(roles.map((r) => r.cpuMs())), deliveries: sampler.deliveries, connects: sampler.connects})
         log(`phase ${p.phase}`)
       }
       if (Date.now() - last >= 10_000) {
@@ -97,7 +97,17 @@ async function main(): Promise<void> {
       }
     }
     const started = Date.now()
+    // First Ctrl-C/SIGTERM: end the traffic, still collect, audit and report; the second one: clean up and leave.
+    const stop = new AbortController()
+    let signals = 0
+    const onSignal = () => {
+      if (++signals === 1) return stop.abort()
+      void Promise.all(roles.map((r) => r.stop())).finally(() => void db.drop().finally(() => process.exit(130)))
+    }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
     result = await runDistributed({
+      signal: stop.signal,
       spec: {runId, seed: 100_000, scenario, target: {url: cp.url, via: 'control-plane'}, auth: {databaseUrl: db.url, jwtSecret}, users: o.connections},
       agents: o.agents,
       natsUrl: urls.nats,
@@ -134,6 +144,7 @@ class Sampler {
   agentConnections = 0
   peakAgentConnections = 0
   deliveries = 0
+  connects = 0
   agentCpuMs = new Map<number, number>()
   connectSeries: Array<{at: number; connections: number}> = []
 
@@ -143,9 +154,17 @@ class Sampler {
   ) {}
 
   async sample(): Promise<void> {
-    const counts = await Promise.all(this.gateways.map(async (g) => ({g, connections: (await g.metric('msgr_ws_connections')) ?? 0, deliveries: (await g.metric('msgr_deliveries_total')) ?? 0})))
+    const counts = await Promise.all(
+      this.gateways.map(async (g) => ({
+        g,
+        connections: (await g.metric('msgr_ws_connections')) ?? 0,
+        deliveries: (await g.metric('msgr_deliveries_total')) ?? 0,
+        connects: (await g.metric('msgr_ws_connects_total')) ?? 0,
+      })),
+    )
     const total = sum(counts.map((c) => c.connections))
     this.deliveries = sum(counts.map((c) => c.deliveries))
+    this.connects = sum(counts.map((c) => c.connects))
     this.connectSeries.push({at: Date.now(), connections: total})
     if (total >= this.peakGatewayConnections) {
       this.peakGatewayConnections = total
@@ -170,7 +189,7 @@ async function measure(
   worker: RoleProcess,
   baseline: Map<string, {rss: number; cpu: number}>,
   sampler: Sampler,
-  phases: Map<Phase, {at: number; cpu: number; deliveries: number}>,
+  phases: Map<Phase, PhaseMark>,
   databaseUrl: string,
 ) {
   const peakTimeline = Math.max(0, ...result.timeline.map((b) => b.connections))
@@ -186,6 +205,9 @@ async function measure(
   const connectRate = t10 && t90 && t90.at > t10.at ? (t90.connections - t10.connections) / ((t90.at - t10.at) / 1000) : undefined
   const steadyCpuMs = steady && rampDown ? rampDown.cpu - steady.cpu : undefined
   const steadyDeliveries = steady && rampDown ? rampDown.deliveries - steady.deliveries : undefined
+  // Reconnects during steady (churn, 15-minute access tokens) cost CPU too: take them out at the ramp's rate.
+  const steadyConnects = steady && rampDown ? rampDown.connects - steady.connects : 0
+  const rampConnects = rampUp && steady ? steady.connects - rampUp.connects : 0
   const workerCpu = worker.cpuMs() - baseline.get('wk0')!.cpu
   const serverCpu = sum(roles.map((r) => r.cpuMs() - baseline.get(r.name)!.cpu))
   const rampCpuMs = rampUp && steady ? steady.cpu - rampUp.cpu : undefined
@@ -193,9 +215,9 @@ async function measure(
   const c = result.counters
   const calibration: Partial<CalibrationFigures> = {
     ...(gatewayConns > 0 ? {bytesPerConnection: Math.round(gatewayGrowth / gatewayConns)} : {}),
-    ...(steadyCpuMs && steadyDeliveries && steadyDeliveries > 100 ? {cpuMsPerDelivery: steadyCpuMs / steadyDeliveries} : {}),
+    ...(deliveryCpu(steadyCpuMs, steadyDeliveries, steadyConnects, rampCpuMs, rampConnects)),
     ...(serverCpu > 0 ? {workerCpuShare: workerCpu / serverCpu} : {}),
-    ...(rampCpuMs && c.connects > 0 ? {cpuMsPerConnect: rampCpuMs / c.connects} : {}),
+    ...(rampCpuMs && rampConnects > 0 ? {cpuMsPerConnect: rampCpuMs / rampConnects} : {}),
     ...(c.deliveredEvents > 0 ? {wireBytesPerDelivery: Math.round(c.bytesReceived / c.deliveredEvents)} : {}),
     ...(c.sent > 0 ? {wireBytesPerSend: Math.round(c.bytesSent / c.sent)} : {}),
     ...(stored.rows >= 5000 ? {storedBytesPerMessage: Math.round(stored.bytes / stored.rows)} : {}),
@@ -211,7 +233,8 @@ async function measure(
     agentBytesPerConnection: calibration.agentBytesPerClient,
     cpuMs: Object.fromEntries(roles.map((r) => [r.name, Math.round(r.cpuMs() - baseline.get(r.name)!.cpu)])),
     agentCpuMs: Math.round(sum([...sampler.agentCpuMs.values()])),
-    steady: {cpuMs: steadyCpuMs, deliveries: steadyDeliveries},
+    steady: {cpuMs: steadyCpuMs, deliveries: steadyDeliveries, connects: steadyConnects},
+    rampUp: {cpuMs: rampCpuMs, connects: rampConnects},
     stored,
     latencyMs: {delivery: summarize(decodeHistogram(result.histograms.delivery)), ack: summarize(decodeHistogram(result.histograms.ack)), connect: summarize(decodeHistogram(result.histograms.connect))},
     audit: result.audit,
@@ -220,6 +243,23 @@ async function measure(
     calibration,
     gateways: o.gateways,
   }
+}
+
+interface PhaseMark {
+  at: number
+  /** CPU of every server process so far, ms. */
+  cpu: number
+  /** Gateways' deliveries and accepted connections so far. */
+  deliveries: number
+  connects: number
+}
+
+/** Server CPU per delivery in the steady phase, reconnects taken out at the ramp-up's CPU per connect. */
+function deliveryCpu(steadyCpuMs: number | undefined, deliveries: number | undefined, steadyConnects: number, rampCpuMs: number | undefined, rampConnects: number): {cpuMsPerDelivery?: number} {
+  if (!steadyCpuMs || !deliveries || deliveries < 100) return {}
+  const perConnect = rampCpuMs && rampConnects > 0 ? rampCpuMs / rampConnects : 0
+  const cpu = steadyCpuMs - steadyConnects * perConnect
+  return cpu > 0 ? {cpuMsPerDelivery: cpu / deliveries} : {}
 }
 
 /** Postgres bytes (tables, indexes, TOAST) of every messages partition, and its rows. */
@@ -251,7 +291,8 @@ function print(o: Options, f: Awaited<ReturnType<typeof measure>>, result: Slice
     `  memory per connection        gateway ${kb(f.gatewayBytesPerConnection)} (RSS growth ÷ connections), agent ${kb(f.agentBytesPerConnection)}`,
     `  gateway RSS at peak          ${Object.entries(f.gatewayRssPeak).map(([k, v]) => `${k} ${mb(v.rss)}/${v.connections}`).join(', ')}`,
     `  CPU (ms)                     ${Object.entries(f.cpuMs).map(([k, v]) => `${k} ${v}`).join(', ')}, agents ${f.agentCpuMs}`,
-    `  steady                       ${f.steady.deliveries ?? '-'} deliveries, ${f.steady.cpuMs?.toFixed(0) ?? '-'} server CPU ms → ${f.calibration.cpuMsPerDelivery?.toFixed(3) ?? '-'} ms/delivery`,
+    `  ramp-up                      ${f.rampUp.connects} connects, ${f.rampUp.cpuMs?.toFixed(0) ?? '-'} server CPU ms → ${f.calibration.cpuMsPerConnect?.toFixed(2) ?? '-'} ms/connect`,
+    `  steady                       ${f.steady.deliveries ?? '-'} deliveries, ${f.steady.connects} reconnects, ${f.steady.cpuMs?.toFixed(0) ?? '-'} server CPU ms → ${f.calibration.cpuMsPerDelivery?.toFixed(3) ?? '-'} ms/delivery (reconnects taken out)`,
     `  delivery latency             p50 ${d.p50} ms  p95 ${d.p95} ms  p99 ${d.p99} ms  max ${d.max} ms  (${d.count} deliveries)`,
     `  loss audit                   ${result.audit.messages} messages, ${result.audit.expected} expected deliveries: missing ${result.audit.missing}, duplicated ${result.audit.duplicated}, live misses ${result.audit.liveMisses}, seq conflicts ${result.audit.seqConflicts} → ${f.loss === 0 ? 'NO LOSS' : `LOSS ${f.loss}`}`,
     `  errors                       ${Object.entries(f.errorsByCode).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,

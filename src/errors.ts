@@ -20,7 +20,7 @@ export const ERRORS = {
   not_found: {status: 404, retryable: false, description: 'The user, conversation or route does not exist.'},
   method_not_allowed: {status: 405, retryable: false, description: 'The HTTP route exists but not with this method.'},
   conflict: {status: 409, retryable: false, description: 'The request conflicts with the current state.'},
-  device_mismatch: {status: 409, retryable: false, description: 'An encrypted message does not carry one ciphertext for exactly the current devices of the members; details list the missing and extra devices (fetch their keys, re-encrypt, send again).'},
+  device_mismatch: {status: 409, retryable: false, description: 'An encrypted message does not carry one ciphertext for exactly the current devices of the members; details list the missing, extra and stale devices (fetch their keys, re-encrypt, send again).'},
   too_large: {status: 413, retryable: false, description: 'The frame, body or field is over its size limit.'},
   push_provider_unavailable: {status: 400, retryable: false, description: 'push.register named a push provider this server is not configured for.'},
   unsupported_media_type: {status: 415, retryable: false, description: 'The body is not of a content type this route accepts.'},

@@ -47,6 +47,8 @@ export function deploy(config: InfraConfig, opts: pulumi.CustomResourceOptions =
           MSGR_NAMESPACE: config.msgrNamespace,
           MSGR_PARTITIONS: String(config.partitions),
           MSGR_NATS_URL: natsUrl,
+          // JetStream stream replicas: 3 on a clustered NATS (R3 tolerates one server down), 1 on a single server.
+          MSGR_STREAM_REPLICAS: String(Math.min(3, config.nats.replicas)),
           MSGR_REDIS_URL: redisUrl,
           MSGR_LOG_FORMAT: 'json',
           MSGR_LOG_LEVEL: config.logLevel,

@@ -70,6 +70,7 @@ export class ChatSession implements ChatSessionApi {
   private readonly timers = new Set<NodeJS.Timeout>()
   private readonly deliveredTimers = new Map<string, NodeJS.Timeout>()
   private pumping = false
+  private onFirstRefusal: (() => void) | undefined
   private persistTimer: NodeJS.Timeout | undefined
   private inboxTimer: NodeJS.Timeout | undefined
   private typingSentAt = 0
@@ -91,10 +92,18 @@ export class ChatSession implements ChatSessionApi {
     this.ticker.unref()
   }
 
-  /** Connects and catches up; resolves once the first catch-up is done (later drops reconnect on their own). */
+  /**
+   * Connects and catches up; resolves once the first catch-up is done, or once the first attempt was
+   * refused in a way worth retrying (a draining gateway, say: it goes on trying in the background, and
+   * the screen says so). Rejects when the server cannot be reached at all or the login is dead.
+   */
   async start(): Promise<void> {
     this.codec = await (this.options.codec ?? ((ctx) => new PlainCodec(ctx.request)))({request: this.request, events: this.events, auth: this.auth})
-    await this.reconnect(undefined, 0, true)
+    await new Promise<void>((resolve, reject) => {
+      this.onFirstRefusal = resolve
+      this.reconnect(undefined, 0, true).then(resolve, reject)
+    })
+    this.onFirstRefusal = undefined
   }
 
   get me(): {userId: string; deviceId: string} {
@@ -258,7 +267,12 @@ export class ChatSession implements ChatSessionApi {
   flush(): void {
     clearTimeout(this.persistTimer)
     this.persistTimer = undefined
-    this.options.store?.writeState(this.state)
+    try {
+      this.options.store?.writeState(this.state)
+    } catch (error) {
+      // A full disk must not take the chat down; it says so and tries again on the next change.
+      if (!this.closed) this.dispatch({type: 'notice', text: `cannot save the state: ${(error as Error).message}`, error: true})
+    }
   }
 
   // ---- connection ----
@@ -295,6 +309,7 @@ export class ChatSession implements ChatSessionApi {
           }
           const wait = Math.min(maxMs, minMs * 2 ** Math.min(attempt, 10)) * (0.5 + Math.random() / 2)
           this.dispatch({type: 'connection', status: 'reconnecting', error: `${(error as Error).message}; retrying in ${Math.round(wait / 100) / 10}s`})
+          this.onFirstRefusal?.()
           await this.sleep(wait)
         }
       }
@@ -590,6 +605,8 @@ export class ChatSession implements ChatSessionApi {
       }
     } finally {
       this.pumping = false
+      // A catch-up on a new connection may have asked while this loop was winding down on the old one.
+      if (!this.closed && this.client && this.state.outbox.some((p) => !p.failed)) this.later(100, () => void this.pump())
     }
   }
 
@@ -641,7 +658,7 @@ export class ChatSession implements ChatSessionApi {
     const next = reduce(this.state, action)
     if (next === this.state) return
     this.state = next
-    if (this.options.store && !this.persistTimer && action.type !== 'tick' && action.type !== 'typing') {
+    if (this.options.store && !this.closed && !this.persistTimer && action.type !== 'tick' && action.type !== 'typing' && action.type !== 'notice') {
       this.persistTimer = setTimeout(() => this.flush(), 300)
     }
     for (const listener of this.listeners) listener()

@@ -94,7 +94,7 @@ function readJson<T>(path: string): T | undefined {
 }
 
 function writeAtomic(path: string, text: string, mode = 0o644): void {
-  const tmp = `${path}.${process.pid}.tmp`
+  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`
   writeFileSync(tmp, text, {mode})
   renameSync(tmp, path)
 }

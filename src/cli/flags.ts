@@ -9,6 +9,7 @@ export const serviceFlags = {
   'database-url': Flags.string({description: 'Postgres URL, e.g. postgres://msgr@db:5432/msgr', env: 'MSGR_DATABASE_URL'}),
   'nats-url': Flags.string({description: 'NATS URL (JetStream enabled), e.g. nats://nats:4222', env: 'MSGR_NATS_URL'}),
   'redis-url': Flags.string({description: 'Redis URL, e.g. redis://redis:6379', env: 'MSGR_REDIS_URL'}),
+  'stream-replicas': Flags.integer({description: 'Replicas of the JetStream streams (1 on one NATS server, 3 on a NATS cluster)', env: 'MSGR_STREAM_REPLICAS', default: 1, min: 1, max: 5}),
 }
 
 export const nodeFlags = {

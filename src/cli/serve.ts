@@ -39,6 +39,7 @@ export interface ServeFlags extends MediaFlagValues, CanaryFlagValues, PushFlagV
   'database-url'?: string
   'nats-url'?: string
   'redis-url'?: string
+  'stream-replicas'?: number
   'data-dir'?: string
 }
 
@@ -82,6 +83,7 @@ export async function serve(roles: Role[], flags: ServeFlags, options: {embedded
     namespace: config.namespace,
     ackWaitMs: config.ackWaitMs,
     routeTtlMs: config.routeTtlMs,
+    streamReplicas: flags['stream-replicas'],
     pushAckWaitMs: config.push.ackWaitMs,
     nodeId: config.nodeId,
     logger,

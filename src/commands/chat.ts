@@ -9,10 +9,7 @@ import {runChatScreen} from '../chat/ui/run.js'
 
 export default class Chat extends Command {
   static override description = `Terminal chat client: log in by phone, read and send messages, groups, reactions, edits, deletes.
-Logs in with a one-time code (read from a development server's /v1/dev/otp, otherwise asked for), keeps
-its tokens, cursors and recent messages in --config-dir (one profile per phone), reconnects on its own and
-follows a draining gateway's reconnect events. Direct conversations are end-to-end encrypted when the E2E
-library is available (--no-e2e turns it off). Type /help inside for commands. See docs/chat.md.`
+Logs in with a one-time code (read from a development server's /v1/dev/otp, otherwise asked for), keeps its tokens, cursors and recent messages in --config-dir (one profile per phone), reconnects on its own and follows a draining gateway's reconnect events. Direct conversations are end-to-end encrypted (--no-e2e turns it off). Type /help inside for commands. See docs/chat.md.`
   static override examples = [
     '<%= config.bin %> chat --url http://127.0.0.1:8080 --phone +15550001111',
     '<%= config.bin %> chat                      # the last profile again',

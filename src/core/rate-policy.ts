@@ -19,6 +19,8 @@ export const RATE_LIMIT_DEFAULTS = {
   groupAdmin: {ratePerSec: 5, burst: 20},
   /** Open connections per user: every one on this gateway plus each other device connected elsewhere. */
   maxConnectionsPerUser: 10,
+  /** New connections (upgrades) per user, across gateways: a reconnect loop is slowed, a fleet's devices after a crash are not. */
+  connects: {ratePerSec: 1, burst: 20},
   /** The same kind+body from one user to more than `maxConversations` conversations within `windowMs` is refused. */
   duplicateContent: {maxConversations: 5, windowMs: 60_000, minBodyBytes: 16},
 } as const
@@ -29,7 +31,7 @@ export const CONNECTION_RETRY_AFTER_MS = 10_000
 export type UserRule = 'send' | 'groupAdmin'
 
 /** `details.reason` of a rate_limited error, and the `scope` label of msgr_rate_limited_total. */
-export type RateLimitReason = 'frames' | 'send' | 'group_admin' | 'duplicate_content' | 'max_connections'
+export type RateLimitReason = 'frames' | 'send' | 'group_admin' | 'duplicate_content' | 'max_connections' | 'connects'
 
 /** The user budget each op spends (null: only the connection's frame budget). A new op must be placed here. */
 export const OP_RULES = {
@@ -103,6 +105,7 @@ export const rateLimitsSchema = z
     send: rule(d.send),
     groupAdmin: rule(d.groupAdmin),
     maxConnectionsPerUser: z.number().int().min(1).default(d.maxConnectionsPerUser),
+    connects: rule(d.connects),
     duplicateContent: z
       .object({
         maxConversations: z.number().int().min(1).default(d.duplicateContent.maxConversations),
@@ -122,6 +125,11 @@ export function userRuleFor(op: OpName): UserRule | null {
 
 export function reasonOf(rule: UserRule): RateLimitReason {
   return rule === 'send' ? 'send' : 'group_admin'
+}
+
+/** The key of a user's bucket of new connections, the same on every gateway. */
+export function connectBucketKey(userId: string): string {
+  return `connects:${userId}`
 }
 
 /** The key of a user's bucket for one rule, the same on every gateway. */
@@ -166,4 +174,5 @@ const MESSAGES: Record<RateLimitReason, string> = {
   group_admin: 'too many group changes',
   duplicate_content: 'the same message went to too many conversations',
   max_connections: 'too many open connections for this user',
+  connects: 'too many new connections for this user',
 }

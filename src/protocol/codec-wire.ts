@@ -11,6 +11,8 @@ export const CODEC_NAMES = Object.keys(SUBPROTOCOLS) as CodecName[]
 export interface WireCodec {
   name: CodecName
   subprotocol: string
+  /** Frames go out as binary WebSocket frames (MessagePack) or text frames (JSON). */
+  binary: boolean
   /** Bytes of one frame from the client → a validated request or a coded error. */
   decode(data: Buffer, isBinary: boolean): Decoded
   /** One reply or event → what the socket sends: a string goes out as a text frame, a Buffer as binary. */
@@ -20,6 +22,7 @@ export interface WireCodec {
 export const JSON_CODEC: WireCodec = {
   name: 'json',
   subprotocol: SUBPROTOCOLS.json,
+  binary: false,
   decode: (data, isBinary) =>
     isBinary ? fail(undefined, new MsgrError('invalid_request', 'binary frames need the msgr.v1+msgpack subprotocol')) : decodeRequest(data),
   encode: (frame) => JSON.stringify(frame),
@@ -28,6 +31,7 @@ export const JSON_CODEC: WireCodec = {
 export const MSGPACK_CODEC: WireCodec = {
   name: 'msgpack',
   subprotocol: SUBPROTOCOLS.msgpack,
+  binary: true,
   decode: (data, isBinary) => decodeMsgpackRequest(data, isBinary),
   encode: (frame) => encodeMsgpack(frame),
 }
@@ -47,15 +51,21 @@ export function selectSubprotocol(offered: Iterable<string>): string | false {
 
 /**
  * Encodes one event at most once per codec however many sockets get it: the gateway's fanout writes
- * the same string (JSON) or Buffer (MessagePack) to every socket of that codec.
+ * the same bytes to every socket of that codec (JSON too goes out as one Buffer, sent as a text frame,
+ * so the UTF-8 encoding is not repeated per socket either).
  */
 export class EncodedOnce {
-  private json?: string | Buffer
-  private msgpack?: string | Buffer
+  private json?: Buffer
+  private msgpack?: Buffer
 
   constructor(private readonly frame: object) {}
 
-  for(codec: WireCodec): string | Buffer {
-    return codec.name === 'json' ? (this.json ??= codec.encode(this.frame)) : (this.msgpack ??= codec.encode(this.frame))
+  for(codec: WireCodec): Buffer {
+    if (codec.name === 'json') return (this.json ??= Buffer.from(codec.encode(this.frame)))
+    return (this.msgpack ??= toBuffer(codec.encode(this.frame)))
   }
+}
+
+function toBuffer(frame: string | Buffer): Buffer {
+  return typeof frame === 'string' ? Buffer.from(frame) : frame
 }

@@ -46,7 +46,8 @@ export function renderLineChart(options: LineChartOptions): string {
   })
   const legend = options.series.map((s, i) => {
     const lx = plot.x + (i % 3) * Math.floor(plot.w / 3)
-    const ly = height - legendHeight - 8 + Math.floor(i / 3) * LEGEND_ROW
+    // Below the x-axis label (which sits 36 px under the plot).
+    const ly = plot.y + plot.h + 56 + Math.floor(i / 3) * LEGEND_ROW
     const color = PALETTE[i % PALETTE.length]!
     return `<rect x="${lx}" y="${ly - 9}" width="14" height="4" fill="${color}"/><text x="${lx + 20}" y="${ly}">${esc(s.name)}</text>`
   })

@@ -49,6 +49,8 @@ export interface AdapterOptions {
   namespace: string
   ackWaitMs: number
   routeTtlMs: number
+  /** Replicas of the JetStream streams (default 1; 3 on a NATS cluster). */
+  streamReplicas?: number
   /** Push jobs not acked within this long are handed out again (default 30000). */
   pushAckWaitMs?: number
   nodeId: string
@@ -73,7 +75,7 @@ export async function createAdapters(options: AdapterOptions): Promise<Adapters>
       : await createPgliteSql({dataDir: options.dataDir ? join(options.dataDir, 'pg') : undefined})
     opened.push(sql)
     const bus = options.natsUrl
-      ? await createNatsBus({url: options.natsUrl, namespace: options.namespace, ackWaitMs: options.ackWaitMs, name: options.nodeId, onError: onError('nats')})
+      ? await createNatsBus({url: options.natsUrl, namespace: options.namespace, ackWaitMs: options.ackWaitMs, replicas: options.streamReplicas, name: options.nodeId, onError: onError('nats')})
       : createMemoryBus({ackWaitMs: options.ackWaitMs})
     opened.push(bus)
     const registry = options.redisUrl

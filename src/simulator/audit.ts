@@ -30,7 +30,8 @@ interface ConvBook {
 
 interface DeviceConv {
   live: SeqSet
-  synced: SeqSet
+  /** Created on the first seq that arrives only through sync (most never need one). */
+  synced?: SeqSet
   /** Highest seq received live on the current connection (reset on reconnect). */
   lastLive: number
   /** Every seq up to this one has arrived (live or sync): where a catch-up sync starts. */
@@ -89,19 +90,19 @@ export class AuditBook {
     if (ack && ack.messageId !== msg.messageId) book.conflicts.add(msg.seq)
     if (msg.clientMsgId !== undefined && book.sentAt.has(msg.clientMsgId)) this.checkSeq(book, msg.clientMsgId, msg.seq)
 
-    if (state.live.has(msg.seq) || (how === 'sync' && state.synced.has(msg.seq))) {
+    if (state.live.has(msg.seq) || (how === 'sync' && state.synced?.has(msg.seq))) {
       if (how === 'live') this.counts.redelivered++
       return undefined
     }
-    const syncedFirst = how === 'live' && state.synced.has(msg.seq)
+    const syncedFirst = how === 'live' && state.synced?.has(msg.seq) === true
     if (how === 'live') {
       if (msg.seq < state.lastLive) this.counts.outOfOrder++
       state.lastLive = Math.max(state.lastLive, msg.seq)
       state.live.add(msg.seq)
     } else {
-      state.synced.add(msg.seq)
+      ;(state.synced ??= new SeqSet()).add(msg.seq)
     }
-    while (state.live.has(state.contiguous + 1) || state.synced.has(state.contiguous + 1)) state.contiguous++
+    while (state.live.has(state.contiguous + 1) || state.synced?.has(state.contiguous + 1)) state.contiguous++
     // A sync that ran while the event was on its way fetched it first: the live copy still counts as live.
     if (ack && ack.senderDevice !== device && !syncedFirst) this.pending--
     if (how !== 'live' || msg.clientMsgId === undefined) return undefined
@@ -128,12 +129,13 @@ export class AuditBook {
   /**
    * The final count, after the final sync. `liveSince(d)` is when device d's connection that was open at
    * the end of the settle phase said hello (undefined if it was not connected then): a message sent after
-   * that instant had to reach it live.
+   * that instant had to reach it live. `unreachable(d)`: the final sync could not check device d.
    */
-  finish(liveSince: (device: number) => number | undefined): AuditCounts {
+  finish(liveSince: (device: number) => number | undefined, unreachable: (device: number) => boolean = () => false): AuditCounts {
     let deliveredLive = 0
     let recoveredBySync = 0
     let missing = 0
+    let unverified = 0
     let liveMisses = 0
     let duplicated = 0
     let seqConflicts = 0
@@ -145,15 +147,16 @@ export class AuditBook {
           if (d === ack.senderDevice) continue
           const state = this.states[d]!.get(conv)
           if (state?.live.has(seq)) deliveredLive++
-          else if (state?.synced.has(seq)) {
+          else if (state?.synced?.has(seq)) {
             recoveredBySync++
             const since = liveSince(d)
             if (since !== undefined && since < ack.sentAt) liveMisses++
-          } else missing++
+          } else if (unreachable(d)) unverified++
+          else missing++
         }
       }
     })
-    return {...this.counts, deliveredLive, recoveredBySync, missing, duplicated, liveMisses, seqConflicts}
+    return {...this.counts, deliveredLive, recoveredBySync, missing, unverified, duplicated, liveMisses, seqConflicts}
   }
 
   /** Audit figures known before the end. */
@@ -175,14 +178,14 @@ export class AuditBook {
 
   private has(device: number, conv: number, seq: number): boolean {
     const state = this.states[device]!.get(conv)
-    return state !== undefined && (state.live.has(seq) || state.synced.has(seq))
+    return state !== undefined && (state.live.has(seq) || state.synced?.has(seq) === true)
   }
 
   private state(device: number, conv: number): DeviceConv {
     const states = this.states[device]!
     let state = states.get(conv)
     if (!state) {
-      state = {live: new SeqSet(), synced: new SeqSet(), lastLive: 0, contiguous: 0}
+      state = {live: new SeqSet(), lastLive: 0, contiguous: 0}
       states.set(conv, state)
     }
     return state

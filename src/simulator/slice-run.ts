@@ -16,6 +16,7 @@ import type {Phase, Progress, ResourceFigures, SliceResult, SliceSpec} from './t
 // One slice of virtual clients, in this process: real sockets, the scenario's traffic, the loss audit.
 
 const RETRYABLE = new Set(['timeout', 'unavailable', 'internal', 'rate_limited'])
+const RATE_LIMITED_ONLY = new Set(['rate_limited'])
 const REQUEST_TIMEOUT_MS = 30_000
 const GAP_FILL_DELAY_MS = 500
 const TICK_MS = 10
@@ -126,12 +127,12 @@ class SliceRun {
       serverAfter = await readServerSample(this.spec.target.url)
       const liveSince = this.devices.map((d) => (d.state === 'connected' ? d.helloAt : undefined))
       this.phase = 'final-sync'
-      await this.finalSync()
+      const unreachable = await this.finalSync()
       this.stopping = true
       await pool(this.devices, 64, async (d) => {
         await d.client?.close().catch(() => {})
       })
-      const audit = this.book.finish((d) => liveSince[d])
+      const audit = this.book.finish((d) => liveSince[d], (d) => unreachable.has(d))
       this.phase = 'done'
       const result = this.result(audit, serverBefore, serverAfter, this.rec.counters.acked - ackedBefore)
       this.hooks.onProgress?.(this.progress())
@@ -149,7 +150,10 @@ class SliceRun {
     await pool(this.users, this.spec.scenario.login.concurrency, async (user) => {
       for (const [k, d] of user.devices.entries()) {
         const device = this.devices[d]!
-        device.tokens = await this.withRetries('login', () => this.tokens!.login(user.phone, {name: `sim-${k}`, platform: 'sim'}))
+        device.tokens = await this.withRetries('login', () => this.tokens!.login(user.phone, {name: `sim-${k}`, platform: 'sim'})).catch((error: Error) => {
+          const how = this.spec.auth ? 'issuing tokens in the database' : `logging in through ${this.spec.target.url} (is it up and started with --dev? or pass --database-url and --jwt-secret)`
+          throw new Error(`${how}: ${error.message}`)
+        })
         device.tokensAt = Date.now()
         user.id = device.tokens.userId
         this.loggedIn++
@@ -435,12 +439,17 @@ class SliceRun {
       if (conv.members[0] !== device.user) continue
       const others = conv.members.slice(1).map((m) => this.users[m]!.id!)
       try {
-        const conversation = await this.withRetries('create', async () => {
-          const client = await this.clientOf(device)
-          if (!client) throw new RequestError({code: 'unavailable', message: 'not connected'})
-          if (conv.kind === 'direct') return (await client.request('conv.direct', {with: others[0]})).conversation
-          return (await client.request('group.create', {name: `sim ${this.spec.runId} ${c}`, members: others})).conversation
-        })
+        // conv.direct is idempotent; group.create is not (a retry after a timeout may make a second group).
+        const conversation = await this.withRetries(
+          'create',
+          async () => {
+            const client = await this.clientOf(device)
+            if (!client) throw new RequestError({code: 'unavailable', message: 'not connected'})
+            if (conv.kind === 'direct') return (await client.request('conv.direct', {with: others[0]})).conversation
+            return (await client.request('group.create', {name: `sim ${this.spec.runId} ${c}`, members: others})).conversation
+          },
+          conv.kind === 'direct' ? RETRYABLE : RATE_LIMITED_ONLY,
+        )
         this.convIds[c] = conversation
         this.convIndex.set(conversation, c)
         if (conv.kind === 'direct') this.rec.counters.directConversations++
@@ -451,43 +460,47 @@ class SliceRun {
     }
   }
 
-  /** What a real client does after connecting: `inbox`, then `sync` of every conversation it is behind in. */
-  private async catchUp(device: Device): Promise<void> {
+  /** What a real client does after connecting: `inbox`, then `sync` of every conversation it is behind in. True when all of it worked. */
+  private async catchUp(device: Device): Promise<boolean> {
     const client = device.client
-    if (!client || device.state !== 'connected') return
+    if (!client || device.state !== 'connected') return false
     let conversations: {conversation: string; lastSeq: number}[]
     try {
       this.rec.counters.syncRequests++
       conversations = (await client.request('inbox', {})).conversations
     } catch (error) {
       this.rec.error(codeOf(error))
-      return
+      return false
     }
+    let ok = true
     for (const entry of conversations) {
       const conv = this.convIndex.get(entry.conversation)
-      if (conv !== undefined && entry.lastSeq > this.book.syncFrom(device.index, conv)) await this.syncConv(device, conv)
+      if (conv !== undefined && entry.lastSeq > this.book.syncFrom(device.index, conv)) ok = (await this.syncConv(device, conv)) && ok
     }
+    return ok
   }
 
   /** Reads a conversation from where this device's contiguous history ends, page by page. */
-  private async syncConv(device: Device, conv: number): Promise<void> {
+  private async syncConv(device: Device, conv: number): Promise<boolean> {
     const key = `${device.index}:${conv}`
-    if (this.syncing.has(key) || device.state !== 'connected') return
+    if (this.syncing.has(key) || device.state !== 'connected') return false
     this.syncing.add(key)
     try {
       let after = this.book.syncFrom(device.index, conv)
       for (let page = 0; page < 10_000; page++) {
         const client = device.client
-        if (!client) return
+        if (!client) return false
         this.rec.counters.syncRequests++
         const result = await client.request('sync', {conversation: this.convIds[conv], after, limit: 500})
         const now = performance.now()
         for (const m of result.messages) this.book.received(device.index, conv, m, 'sync', now)
-        if (!result.hasMore || result.messages.length === 0) return
+        if (!result.hasMore || result.messages.length === 0) return true
         after = result.messages.at(-1)!.seq
       }
+      return true
     } catch (error) {
       this.rec.error(codeOf(error))
+      return false
     } finally {
       this.syncing.delete(key)
     }
@@ -502,18 +515,31 @@ class SliceRun {
     }
   }
 
-  private async finalSync(): Promise<void> {
+  /** Syncs every device; answers the devices it could not check. */
+  private async finalSync(): Promise<Set<number>> {
+    const unreachable = new Set<number>()
     await pool(this.devices, 32, async (device) => {
-      for (let attempt = 0; attempt < 3 && device.state !== 'connected'; attempt++) {
-        if (device.state === 'connecting') await sleep(500)
-        else if (!(await this.connect(device, true))) await sleep(500 * (attempt + 1))
-      }
-      if (device.state !== 'connected') return
-      // Let gap fills still running finish first (a conversation is synced by one request at a time).
-      const mine = (key: string) => key.startsWith(`${device.index}:`)
-      while ([...this.syncing].some(mine)) await sleep(50)
-      await this.catchUp(device)
+      if (!(await this.finalSyncOf(device))) unreachable.add(device.index)
     })
+    return unreachable
+  }
+
+  private async finalSyncOf(device: Device): Promise<boolean> {
+    for (let attempt = 0, waited = 0; device.state !== 'connected' && attempt < 3 && waited < 2 * REQUEST_TIMEOUT_MS; ) {
+      if (device.state === 'connecting') {
+        await sleep(100)
+        waited += 100
+      } else if (!(await this.connect(device, true))) await sleep(500 * ++attempt)
+    }
+    if (device.state !== 'connected') return false
+    // Let gap fills still running finish first (a conversation is synced by one request at a time).
+    const mine = (key: string) => key.startsWith(`${device.index}:`)
+    while ([...this.syncing].some(mine)) await sleep(50)
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      if (await this.catchUp(device)) return true
+      await sleep(500 * attempt)
+    }
+    return false
   }
 
   private fireAndForget(device: Device, op: 'typing' | 'receipt', args: Record<string, unknown>, counted: () => void): void {
@@ -533,14 +559,17 @@ class SliceRun {
     return undefined
   }
 
-  private async withRetries<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  private async withRetries<T>(what: string, fn: () => Promise<T>, retryable: ReadonlySet<string> = RETRYABLE): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await fn()
       } catch (error) {
         const code = codeOf(error)
         this.rec.error(code)
-        if (!RETRYABLE.has(code) || attempt >= 5) throw new Error(`${what}: ${(error as Error).message}`)
+        if (!retryable.has(code) || attempt >= 5) {
+          const cause = (error as {cause?: {message?: string}}).cause?.message
+          throw new Error(`${what}: ${(error as Error).message}${cause ? ` (${cause})` : ''}`)
+        }
         await sleep(retryDelay(error, attempt))
       }
     }

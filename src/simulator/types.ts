@@ -129,6 +129,8 @@ export interface AuditCounts {
   recoveredBySync: number
   /** Pairs that never arrived, even after the final sync: loss. */
   missing: number
+  /** Pairs at devices the final sync could not reach (no connection, inbox or sync failed): not checked, so the run cannot pass. */
+  unverified: number
   /** Acknowledged messages stored more than once (the same clientMsgId at two seqs): loss of idempotency. */
   duplicated: number
   /** Live events that came after a higher seq of the same conversation on the same connection. */
@@ -252,7 +254,12 @@ export interface Progress {
   audit: Pick<AuditCounts, 'outOfOrder' | 'duplicated' | 'seqConflicts' | 'redelivered'>
 }
 
-/** Loss that fails a run (non-zero exit). */
+/** Loss that fails a run (non-zero exit). Unverified pairs fail it too, but are not loss (see passed()). */
 export function lossOf(audit: AuditCounts): number {
   return audit.missing + audit.duplicated + audit.liveMisses + audit.seqConflicts
+}
+
+/** A run passes when nothing was lost and every expected delivery could be checked. */
+export function passed(audit: AuditCounts): boolean {
+  return lossOf(audit) === 0 && (audit.unverified ?? 0) === 0
 }

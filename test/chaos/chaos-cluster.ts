@@ -31,6 +31,8 @@ export interface ChaosCluster {
   leader(): Promise<NodeName | undefined>
   /** Partitions leased by a live worker, summed from the workers' /metrics. */
   partitionsOwned(): Promise<number>
+  /** Open WebSocket connections on the live gateways, from their /metrics. */
+  connections(): Promise<number>
   stop(): Promise<void>
 }
 
@@ -116,20 +118,24 @@ export async function startChaosCluster(): Promise<ChaosCluster> {
       }
       return undefined
     },
-    async partitionsOwned() {
-      let owned = 0
-      for (const name of ['wk1', 'wk2'] as const) {
-        const proc = nodes.get(name)!
-        if (proc.proc.exitCode !== null || proc.proc.signalCode !== null) continue
-        const text = await fetch(`${proc.url}/metrics`, {signal: AbortSignal.timeout(2000)})
-          .then((r) => r.text())
-          .catch(() => '')
-        owned += Number(/^msgr_worker_partitions_owned\{[^}]*\} (\d+)/m.exec(text)?.[1] ?? 0)
-      }
-      return owned
-    },
+    partitionsOwned: () => gauge(['wk1', 'wk2'], 'msgr_worker_partitions_owned'),
+    connections: () => gauge(['gw1', 'gw2'], 'msgr_ws_connections'),
     stop,
   }
+  /** A gauge summed over the live nodes among `names`. */
+  async function gauge(names: NodeName[], metric: string): Promise<number> {
+    let sum = 0
+    for (const name of names) {
+      const proc = nodes.get(name)!
+      if (proc.proc.exitCode !== null || proc.proc.signalCode !== null) continue
+      const text = await fetch(`${proc.url}/metrics`, {signal: AbortSignal.timeout(2000)})
+        .then((r) => r.text())
+        .catch(() => '')
+      sum += Number(new RegExp(`^${metric}\\{[^}]*\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0)
+    }
+    return sum
+  }
+
   await waitFor(async () => (await cluster.partitionsOwned()) === PARTITIONS, 30_000, 200)
   await sleep(500)
   return cluster

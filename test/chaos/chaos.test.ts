@@ -13,7 +13,8 @@ import {createProbe, type Probe} from './probe.js'
 // a gateway, a worker and the control-plane leader, and restart NATS and Postgres (private instances,
 // never the machine's shared ones). After each fault: how long until a send to every partition is
 // acknowledged again, and until every virtual client is connected again. At the end the simulator's
-// audit: no acknowledged message lost, none stored twice, no seq conflict, live order intact.
+// audit: no acknowledged message lost (every one at every recipient device after the final sync), none
+// stored twice, no two messages at one seq (one gapless order per conversation).
 //
 // `npm test` runs one round with light traffic (about two minutes); `npm run chaos` (MSGR_CHAOS_FULL=1)
 // runs three rounds with more users and a higher rate, and prints the same table.
@@ -130,7 +131,12 @@ describe.runIf(runnable)('chaos: faults under traffic, on real processes', () =>
       {onProgress: (p) => (latest = p), signal: controller.signal},
     )
     await waitFor(() => latest?.phase === 'steady' && latest.acked > RATE, 120_000, 200)
-    const devices = latest!.devices
+    await probe.recovery(Date.now(), RECOVERY_LIMIT_MS) // the probe's socket is open
+    // Every virtual device and the probe.
+    const sockets = latest!.devices + 1
+    await waitFor(async () => (await cluster.connections()) >= sockets, 60_000, 200).catch(async (error: unknown) => {
+      throw new Error(`${(await cluster.connections())} sockets open, ${sockets} expected (${latest!.connections} devices connected)`, {cause: error})
+    })
 
     const rows: Row[] = []
     for (let round = 1; round <= ROUNDS; round++) {
@@ -138,9 +144,9 @@ describe.runIf(runnable)('chaos: faults under traffic, on real processes', () =>
         await probe.recovery(Date.now(), RECOVERY_LIMIT_MS) // healthy before the fault
         const at = await fault.inject(cluster, probe)
         const extra = fault.extra?.(cluster, at)
+        const clients = waitFor(async () => (await cluster.connections()) >= sockets, RECOVERY_LIMIT_MS, 100).then(() => Date.now() - at)
         const sendsMs = await probe.recovery(at, RECOVERY_LIMIT_MS)
-        await waitFor(() => (latest?.connections ?? 0) >= devices, RECOVERY_LIMIT_MS, 100)
-        const clientsMs = Date.now() - at
+        const clientsMs = await clients
         const figure = await extra
         rows.push({round, fault: fault.name, sendsMs, clientsMs, extra: figure && `${figure.label} ${figure.ms} ms`})
         await fault.heal?.(cluster)
@@ -158,7 +164,10 @@ describe.runIf(runnable)('chaos: faults under traffic, on real processes', () =>
     expect(result.audit.missing, 'acknowledged messages missing at a recipient after the final sync').toBe(0)
     expect(result.audit.duplicated, 'acknowledged messages stored twice').toBe(0)
     expect(result.audit.seqConflicts, 'two messages at one seq').toBe(0)
-    expect(result.audit.outOfOrder, 'live events out of seq order on one connection').toBe(0)
+    // Live arrival order is not asserted: after a worker is killed between its commit and its stream ack,
+    // the next owner answers the redelivered send as a duplicate and fans it out again, possibly after
+    // higher seqs went out live. Clients dedup by seq and fill gaps with sync (protocol.md, `message`),
+    // so what they show is in order: the stored order is what the three checks above and `missing` pin.
     expect(result.audit.expected).toBeGreaterThan(0)
   }, 900_000)
 })
@@ -167,11 +176,11 @@ function printTable(rows: Row[], result: SliceResult): void {
   const lines = [
     '',
     `chaos: ${result.users} users, ${result.devices} devices, ${result.counters.acked} messages acknowledged, ${result.audit.expected} deliveries audited`,
-    'round | fault                                   | sends to every partition ok | all clients connected | other',
-    '------|-----------------------------------------|-----------------------------|-----------------------|------',
-    ...rows.map((r) => `${String(r.round).padEnd(5)} | ${r.fault.padEnd(39)} | ${`${r.sendsMs} ms`.padEnd(27)} | ${`${r.clientsMs} ms`.padEnd(21)} | ${r.extra ?? ''}`),
-    `audit: missing ${result.audit.missing}, duplicated ${result.audit.duplicated}, seq conflicts ${result.audit.seqConflicts}, out of order ${result.audit.outOfOrder}, ` +
-      `recovered by sync ${result.audit.recoveredBySync}, live misses ${result.audit.liveMisses} (live copies lost while the bus restarted; sync filled them), redelivered ${result.audit.redelivered}`,
+    'round | fault                                   | sends to every partition ok | all sockets open again | other',
+    '------|-----------------------------------------|-----------------------------|------------------------|------',
+    ...rows.map((r) => `${String(r.round).padEnd(5)} | ${r.fault.padEnd(39)} | ${`${r.sendsMs} ms`.padEnd(27)} | ${`${r.clientsMs} ms`.padEnd(22)} | ${r.extra ?? ''}`),
+    `audit: missing ${result.audit.missing}, duplicated ${result.audit.duplicated}, seq conflicts ${result.audit.seqConflicts}, live out of order ${result.audit.outOfOrder} (late re-deliveries, removed by dedup), ` +
+      `recovered by sync ${result.audit.recoveredBySync}, live misses ${result.audit.liveMisses}, redelivered ${result.audit.redelivered} (removed by dedup)`,
     `send errors ${result.counters.sendErrors} (retried by the simulator with the same clientMsgId), reconnects ${result.counters.reconnects}`,
     '',
   ]

@@ -86,6 +86,11 @@ describe('replicas and sizes per stack', () => {
     expect(prod.one('Release', 'nats').inputs).toMatchObject({chart: 'nats', repositoryOpts: {repo: 'https://nats-io.github.io/k8s/helm/charts/'}})
   })
 
+  it('msgr replicates its JetStream streams on a NATS cluster only', () => {
+    expect(configMap(dev).MSGR_STREAM_REPLICAS).toBe('1')
+    expect(configMap(prod).MSGR_STREAM_REPLICAS).toBe('3')
+  })
+
   it('Postgres is a CloudNativePG cluster: 1 instance in dev, 3 with sync replication and object-store backups in prod', () => {
     const spec = (run: StackRun) => run.one('Cluster', 'postgres').inputs.spec
     expect(dev.one('Cluster', 'postgres').inputs.apiVersion).toBe('postgresql.cnpg.io/v1')

@@ -31,6 +31,8 @@ interface Scene {
   /** The owner's live invite code. */
   code: string
   owner: string
+  /** The owner's device (ops that name a device). */
+  ownerDevice: string
   member: string
   banned: string
   /** A user who is in no conversation of the scene. */
@@ -57,12 +59,13 @@ const MATRIX: Record<OpName, Entry> = {
   'user.unblock': {na: 'user-scoped: the caller’s own block list'},
   'user.blocks': {na: 'the caller’s own block list'},
   'device.list': {na: 'the caller’s own devices'},
-  'device.rename': {na: 'the caller’s own devices (another user’s device is not_found: test/integration/devices.test.ts)'},
-  'device.logout': {na: 'the caller’s own devices (another user’s device is not_found: test/integration/devices.test.ts)'},
   'push.register': {na: 'the calling device’s own push registration'},
   'push.unregister': {na: 'the calling device’s own push registration'},
   'notify.prefs': {na: 'the calling device’s own preferences'},
-  'push.history': {na: 'the caller’s own devices (another user’s device is not_found: test/integration/devices.test.ts)'},
+  // Naming another user's device: refused (no device of the caller has that id).
+  'device.rename': {args: (s) => ({device: s.ownerDevice, name: 'hijacked'}), refused: ['forbidden', 'not_found']},
+  'device.logout': {args: (s) => ({device: s.ownerDevice}), refused: ['forbidden', 'not_found']},
+  'push.history': {args: (s) => ({device: s.ownerDevice}), refused: ['forbidden', 'not_found']},
   'keys.upload': {na: 'the caller’s own device keys'},
   'keys.count': {na: 'the caller’s own prekey count'},
   'keys.devices': {na: 'public key directory: anyone may start an E2E session with any user (as in Signal)'},
@@ -139,7 +142,7 @@ describe.each(LEGS)('authorization on %s adapters', (leg) => {
       for (const actor of ACTORS) {
         const c = clients[actor]
         const {conversation: own} = await c.request('conv.direct', {with: strangerPair.userId})
-        const scene: Scene = {group, seq, code: code!, owner: ownerPair.userId, member: memberPair.userId, banned: bannedPair.userId, stranger: strangerPair.userId, own}
+        const scene: Scene = {group, seq, code: code!, owner: ownerPair.userId, ownerDevice: ownerPair.deviceId, member: memberPair.userId, banned: bannedPair.userId, stranger: strangerPair.userId, own}
         for (const op of OP_NAMES) {
           const entry = MATRIX[op]
           if ('na' in entry || (entry.actors && !entry.actors.includes(actor))) continue
@@ -188,7 +191,7 @@ describe.each(LEGS)('authorization on %s adapters', (leg) => {
       expect(await again.request('ping')).toEqual({})
     })
 
-    it('refuses a token that names another device: a revoked device, or another device’s session', async () => {
+    it('refuses a token that names another device: another device’s session, a logged-out or revoked device', async () => {
       const first = await cluster.login()
       const second = await cluster.login(first.phone, 'second-device')
       expect(second.userId).toBe(first.userId)
@@ -202,13 +205,21 @@ describe.each(LEGS)('authorization on %s adapters', (leg) => {
       const other = await cluster.login()
       const foreign = await tokens.sign({userId: first.userId, deviceId: first.deviceId, sessionId: (await tokens.verify(other.accessToken)).sessionId})
       expect(await upgrade(cluster.gateways[1]!.url, foreign)).toMatchObject({status: 401, body: {error: {code: 'unauthenticated'}}})
-      // The honest tokens work until the second device is revoked.
-      expect((await upgrade(cluster.gateways[0]!.url, second.accessToken, true)).status).toBe(101)
-      const {sql} = cluster.adaptersOf(cluster.gateways[0]!)
-      await sql.query('UPDATE devices SET revoked_at = now() WHERE id = $1', [second.deviceId])
+      // The honest tokens work until the second device is logged out by the first: then its open socket
+      // is closed with 4401, and its access and refresh tokens are refused.
+      const secondSocket = await cluster.connect(second, 1)
+      const firstSocket = await cluster.connect(first, 0)
+      await firstSocket.request('device.logout', {device: second.deviceId})
+      await waitFor(() => secondSocket.closeCode !== undefined, 10_000, 50)
+      expect(secondSocket.closeCode).toBe(4401)
       expect(await upgrade(cluster.gateways[0]!.url, second.accessToken)).toMatchObject({status: 401, body: {error: {code: 'unauthenticated'}}})
       expect(await refresh(cluster.gateways[1]!.url, second.refreshToken)).toMatchObject({status: 401, body: {error: {code: 'invalid_refresh_token'}}})
-      expect((await upgrade(cluster.gateways[1]!.url, first.accessToken, true)).status).toBe(101)
+      // A device revoked in the database (an operator's action) is refused the same way.
+      const third = await cluster.login(first.phone, 'third-device')
+      await cluster.adaptersOf(cluster.gateways[0]!).sql.query('UPDATE devices SET revoked_at = now() WHERE id = $1', [third.deviceId])
+      expect(await upgrade(cluster.gateways[1]!.url, third.accessToken)).toMatchObject({status: 401, body: {error: {code: 'unauthenticated'}}})
+      expect(await refresh(cluster.gateways[0]!.url, third.refreshToken)).toMatchObject({status: 401, body: {error: {code: 'invalid_refresh_token'}}})
+      expect(await firstSocket.request('ping')).toEqual({})
     })
 
     it('refuses a refresh token reused after rotation and revokes its whole family', async () => {

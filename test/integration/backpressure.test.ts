@@ -7,8 +7,8 @@ import {isMessage} from '../helpers/protocol.js'
 
 // Slow consumers: a client that stops reading while a group's traffic flows to it is detected by the
 // bytes the gateway has buffered for it (maxBufferedBytes) and closed with 1013 (overloaded: reconnect
-// and sync), while the other members get every message, in order. (Frame and send rate limits and max
-// connections per user: test/integration/rate-limits.test.ts.)
+// and sync), while the other members get every message, in order. A user's new connections are metered
+// across gateways. (Frame and send rate limits and max connections per user: rate-limits.test.ts.)
 
 const available = await availableLegs()
 const MAX_BUFFERED = 256 * 1024
@@ -80,6 +80,53 @@ describe.each(LEGS)('backpressure on %s adapters', (leg) => {
     })
   })
 })
+
+describe.each(LEGS)('new-connection budget on %s adapters', (leg) => {
+  describe.runIf(available[leg])('', () => {
+    let cluster: TestCluster
+
+    beforeAll(async () => {
+      cluster = await startCluster(leg, {gateways: 2, workers: 1, config: {rateLimits: {connects: {ratePerSec: 1, burst: 3}}}})
+    })
+    afterAll(async () => {
+      await cluster?.stop()
+    })
+
+    it('refuses a user’s reconnect loop with 429 and Retry-After across gateways, and lets it in after waiting', async () => {
+      const user = await cluster.login()
+      const other = await cluster.login()
+      const statuses: number[] = []
+      for (const gw of [0, 1, 0]) statuses.push((await upgrade(cluster.gateways[gw]!.url, user.accessToken)).status)
+      expect(statuses).toEqual([101, 101, 101])
+      const refused = await upgrade(cluster.gateways[1]!.url, user.accessToken)
+      expect(refused.status).toBe(429)
+      expect(refused.retryAfter).toBe('1')
+      expect(refused.body).toMatchObject({error: {code: 'rate_limited', details: {reason: 'connects', retryAfterMs: expect.any(Number)}}})
+      // Another user is not affected.
+      expect((await upgrade(cluster.gateways[1]!.url, other.accessToken)).status).toBe(101)
+      await waitFor(async () => (await upgrade(cluster.gateways[0]!.url, user.accessToken)).status === 101, 5000, 250)
+    })
+  })
+})
+
+/** One upgrade: its status, Retry-After and JSON body; an accepted socket is closed at once. */
+function upgrade(base: string, token: string): Promise<{status: number; retryAfter?: string; body?: unknown}> {
+  const ws = new WebSocket(new URL('/v1/ws', base.replace(/^http/, 'ws')), 'msgr.v1+json', {headers: {authorization: `Bearer ${token}`}})
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => {
+      ws.close()
+      resolve({status: 101})
+    })
+    ws.once('unexpected-response', (_req, res) => {
+      let text = ''
+      res.on('data', (c: Buffer) => (text += c.toString()))
+      res.on('end', () => resolve({status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], body: JSON.parse(text)}))
+    })
+    ws.once('error', (error) => {
+      if (!/Unexpected server response/.test(error.message)) reject(error)
+    })
+  })
+}
 
 async function counter(metric: {get(): Promise<{values: Array<{value: number}>}>}): Promise<number> {
   return (await metric.get()).values.reduce((n, v) => n + v.value, 0)

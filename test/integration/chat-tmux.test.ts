@@ -32,7 +32,7 @@ const type = (name: string, text: string) => {
   tmux('send-keys', '-t', `=${name}:`, 'Enter')
 }
 
-async function paneShows(name: string, needle: string | RegExp, timeoutMs = 30_000): Promise<string> {
+async function paneShows(name: string, needle: string | RegExp, timeoutMs = 60_000): Promise<string> {
   const deadline = Date.now() + timeoutMs
   let last = ''
   while (Date.now() < deadline) {
@@ -51,8 +51,8 @@ describe.runIf(hasTmux)('msgr chat in a terminal (tmux)', () => {
     dir = mkdtempSync(join(tmpdir(), 'msgr-chat-tmux-'))
     server = await startMsgr(['serve', 'all', '--dev', '--port', '0', '--host', '127.0.0.1', '--data-dir', join(dir, 'data'), '--canary-interval', '0'], {
       MSGR_LOG_FORMAT: 'json',
-    })
-  }, 90_000)
+    }, 150_000)
+  }, 180_000)
   afterAll(async () => {
     try {
       tmux('kill-server')
@@ -93,9 +93,18 @@ describe.runIf(hasTmux)('msgr chat in a terminal (tmux)', () => {
     // Ana has the conversation open: Ben's line shows it read.
     await paneShows('ben', /#2 \d\d:\d\d you: ↪#1 .* hi Ana .*✓✓ read/)
 
+    // Direct conversations are end-to-end encrypted by default; both sides show the same safety number.
+    expect(pane('ana')).toContain('🔒 end-to-end encrypted')
+    const safety = /safety number with [0-9a-f]{8}: ((?:\d{5} ){11}\d{5})/
+    type('ana', '/safety')
+    type('ben', '/safety')
+    const numberA = safety.exec(await paneShows('ana', safety))![1]
+    const numberB = safety.exec(await paneShows('ben', safety))![1]
+    expect(numberA).toBe(numberB)
+
     type('ana', '/quit')
     type('ben', '/quit')
-    await paneShows('ana', 'chat exited 0', 15_000)
-    await paneShows('ben', 'chat exited 0', 15_000)
-  }, 120_000)
+    await paneShows('ana', 'chat exited 0')
+    await paneShows('ben', 'chat exited 0')
+  }, 300_000)
 })

@@ -179,6 +179,32 @@ describe.each(LEGS)('end-to-end encryption on %s adapters', (leg) => {
       expect(await b.e2e.decrypt(await message(b.c, conversation, second.seq))).toEqual({ok: true, text: 'only one phone now'})
     })
 
+    it('a device that re-registers with a new identity (lost its keys) is reached again through the stale-device path', async () => {
+      const a = await device(0)
+      const b = await device(1)
+      const {conversation} = await a.c.request('conv.direct', {with: b.pair.userId})
+      const members = [a.pair.userId, b.pair.userId]
+      const first = await a.e2e.send(conversation, members, {text: 'before the wipe'}, randomUUID())
+      await b.e2e.decrypt(await message(b.c, conversation, first.seq))
+      const safetyBefore = await a.e2e.safetyNumber(b.pair.userId)
+
+      // Same device and session, new key directory: open() finds its identity unknown to the server and re-registers.
+      b.e2e.close()
+      const wiped = await E2eDevice.open({dir: join(root, `${b.pair.deviceId}-wiped`), client: b.c, userId: b.pair.userId, deviceId: b.pair.deviceId})
+      a.log.length = 0
+      const second = await a.e2e.send(conversation, members, {text: 'after the wipe'}, randomUUID())
+      expect(a.log).toEqual(['send', 'device_mismatch', 'keys.bundle', 'send'])
+      expect(await wiped.decrypt(await message(b.c, conversation, second.seq))).toEqual({ok: true, text: 'after the wipe'})
+      // What was sent to the old keys stays unreadable with the new ones.
+      expect(await wiped.decrypt(await message(b.c, conversation, first.seq))).toMatchObject({ok: false, code: 'e2e_decrypt_failed'})
+      // The wiped device's answer is accepted by A (a new identity on receive, as Signal does); the safety number changed.
+      const answer = await wiped.send(conversation, members, {text: 'new keys here'}, randomUUID())
+      expect(await a.e2e.decrypt(await message(a.c, conversation, answer.seq))).toEqual({ok: true, text: 'new keys here'})
+      const safetyAfter = await a.e2e.safetyNumber(b.pair.userId)
+      expect(safetyAfter).not.toBe(safetyBefore)
+      expect(await wiped.safetyNumber(a.pair.userId)).toBe(safetyAfter)
+    })
+
     it('tampered ciphertext is rejected by the recipient with a code, and the session survives it', async () => {
       const a = await device(0)
       const b = await device(1)
@@ -191,13 +217,13 @@ describe.each(LEGS)('end-to-end encryption on %s adapters', (leg) => {
 
       const sent = await a.e2e.send(conversation, members, {text: 'the real text'}, randomUUID())
       const event = await message(b.c, conversation, sent.seq)
-      const own = (event.body as {devices: Record<string, {type: number; ciphertext: string}>}).devices[b.pair.deviceId]!
+      const own = (event.body as {devices: Record<string, {type: number; ciphertext: string; registrationId: number}>}).devices[b.pair.deviceId]!
       expect(own.type).toBe(2)
       const bytes = Buffer.from(own.ciphertext, 'base64')
       bytes[bytes.length - 12]! ^= 0x01
-      const tampered: MessageEvent = {...event, body: {v: 1, devices: {[b.pair.deviceId]: {type: 2, ciphertext: bytes.toString('base64')}}}}
+      const tampered: MessageEvent = {...event, body: {v: 1, devices: {[b.pair.deviceId]: {...own, ciphertext: bytes.toString('base64')}}}}
       expect(await b.e2e.decrypt(tampered)).toMatchObject({ok: false, code: 'e2e_decrypt_failed'})
-      expect(await b.e2e.decrypt({...event, body: {v: 1, devices: {[b.pair.deviceId]: {type: 2, ciphertext: 'AAAA'}}}})).toMatchObject({ok: false, code: 'e2e_decrypt_failed'})
+      expect(await b.e2e.decrypt({...event, body: {v: 1, devices: {[b.pair.deviceId]: {...own, ciphertext: 'AAAA'}}}})).toMatchObject({ok: false, code: 'e2e_decrypt_failed'})
       expect(await b.e2e.decrypt({...event, body: 'plain'})).toMatchObject({ok: false, code: 'e2e_malformed'})
       expect(await b.e2e.decrypt(event)).toEqual({ok: true, text: 'the real text'})
     })
@@ -209,12 +235,16 @@ describe.each(LEGS)('end-to-end encryption on %s adapters', (leg) => {
       const send = (body: unknown) => a.c.request('send', {conversation, clientMsgId: randomUUID(), kind: 'encrypted', body})
       await expectCode(send('plaintext'), 'invalid_request', 'a string body')
       await expectCode(send({v: 1, devices: {}, text: 'oops'}), 'invalid_request', 'plaintext beside the ciphertexts')
-      await expectCode(send({v: 1, devices: {[b.pair.deviceId]: {type: 9, ciphertext: 'AAAA'}}}), 'invalid_request', 'unknown type')
-      await expectCode(send({v: 1, devices: {[b.pair.deviceId]: {type: 2, ciphertext: 'not base64!'}}}), 'invalid_request', 'not base64')
+      await expectCode(send({v: 1, devices: {[b.pair.deviceId]: {type: 9, ciphertext: 'AAAA', registrationId: 1}}}), 'invalid_request', 'unknown type')
+      await expectCode(send({v: 1, devices: {[b.pair.deviceId]: {type: 2, ciphertext: 'not base64!', registrationId: 1}}}), 'invalid_request', 'not base64')
+      await expectCode(send({v: 1, devices: {[b.pair.deviceId]: {type: 2, ciphertext: 'AAAA'}}}), 'invalid_request', 'no registrationId')
 
       const stranger = randomUUID()
-      const error = await send({v: 1, devices: {[stranger]: {type: 2, ciphertext: 'AAAA'}}}).catch((e: unknown) => e)
-      expect(error).toMatchObject({error: {code: 'device_mismatch', details: {missing: [{user: b.pair.userId, device: b.pair.deviceId}], extra: [stranger]}}})
+      const error = await send({v: 1, devices: {[stranger]: {type: 2, ciphertext: 'AAAA', registrationId: 1}}}).catch((e: unknown) => e)
+      expect(error).toMatchObject({error: {code: 'device_mismatch', details: {missing: [{user: b.pair.userId, device: b.pair.deviceId}], extra: [stranger], stale: []}}})
+      const {registrationId} = (await a.c.request('keys.devices', {user: b.pair.userId})).devices[0]!
+      const stale = await send({v: 1, devices: {[b.pair.deviceId]: {type: 2, ciphertext: 'AAAA', registrationId: (registrationId % 16380) + 1}}}).catch((e: unknown) => e)
+      expect(stale).toMatchObject({error: {code: 'device_mismatch', details: {missing: [], extra: [], stale: [{user: b.pair.userId, device: b.pair.deviceId}]}}})
       // A non-member learns nothing about the members' devices.
       const outsider = await device(1)
       await expectCode(

@@ -8,7 +8,9 @@ import {decodeJob} from '../../src/core/push/job.js'
 import type {WebPushSubscription} from '../../src/core/push/provider.js'
 import type {PushHistoryView} from '../../src/protocol/frames.js'
 import {availableLegs, LEGS, sleep, startCluster, type TestCluster, waitFor} from '../helpers/cluster.js'
+import {runMsgr} from '../helpers/processes.js'
 import {type Person, person, waitMessage} from '../helpers/protocol.js'
+import {findServices} from '../helpers/services.js'
 import {type ApnsEndpoint, type FcmEndpoint, startApnsEndpoint, startFcmEndpoint, startWebPushEndpoint, type WebPushEndpoint} from '../helpers/push-endpoints.js'
 
 // Push notifications end to end on both adapter sets: real WebSocket clients, the real notification
@@ -164,9 +166,20 @@ describe.each(LEGS)('push notifications on %s adapters', (leg) => {
         ['retrying', 1],
       ])
 
-      // The provider recovers: the operator re-drives the dead letters and the notification goes out.
+      // The provider recovers: the operator re-drives the dead letters and the notification goes out
+      // (services leg: with the real binary, `msgr push dead-letters --redrive`).
       wp.answer.delete(subId(sub))
-      expect(await queue.redrive()).toBeGreaterThanOrEqual(1)
+      if (leg === 'services') {
+        const env = {MSGR_NATS_URL: (await findServices()).nats!, MSGR_NAMESPACE: cluster.workers[0]!.config.namespace}
+        const listed = await runMsgr(['push', 'dead-letters', '--json'], env)
+        expect(listed.code, listed.stderr).toBe(0)
+        expect((JSON.parse(listed.stdout) as {deadLetters: Array<{device: string; attempts: number}>}).deadLetters).toContainEqual(expect.objectContaining({device: offline.deviceId, attempts: 3}))
+        const redriven = await runMsgr(['push', 'dead-letters', '--redrive', '--json'], env)
+        expect(redriven.code, redriven.stderr).toBe(0)
+        expect((JSON.parse(redriven.stdout) as {redriven: number}).redriven).toBeGreaterThanOrEqual(1)
+      } else {
+        expect(await queue.redrive()).toBeGreaterThanOrEqual(1)
+      }
       await waitFor(() => to(wp.received, subId(sub)).some((r) => r.status === 201), 15_000)
       expect(to(wp.received, subId(sub)).at(-1)!.payload).toMatchObject({body: 'doomed at first'})
       await waitFor(async () => (await history(b.c, offline.deviceId))[0]?.status === 'sent')
@@ -200,6 +213,47 @@ describe.each(LEGS)('push notifications on %s adapters', (leg) => {
       const metrics = await gw1.metrics.registry.getSingleMetricAsString('msgr_push_queued_total')
       expect(metrics).toMatch(/msgr_push_queued_total\{source="gateway"[^}]*\} [1-9]/)
       await waitFor(async () => (await history(b.c, offline.deviceId))[0]?.status === 'sent')
+    })
+  })
+
+  describe.runIf(available[leg])('rate limit per device', () => {
+    let cluster: TestCluster
+    let wp: WebPushEndpoint
+
+    beforeAll(async () => {
+      wp = await startWebPushEndpoint({...webpush.generateVAPIDKeys(), subject: 'mailto:ops@msgr.test'})
+      // One notification, then one more every 2 s at most.
+      cluster = await startCluster(leg, {config: {push: {windowMs: 100, burst: 1, ratePerMinute: 30, webpush: wp.vapid}}})
+    })
+    afterAll(async () => {
+      await cluster?.stop()
+      await wp?.close()
+    })
+
+    it('notifications over the limit are held and folded into the next one, not dropped', async () => {
+      const [a, b] = await Promise.all([person(cluster, 0), person(cluster, 0)])
+      const sub = wp.subscribe()
+      const pair = await cluster.login(b.pair.phone, 'tablet', 0)
+      const tablet = await cluster.connect(pair, 0)
+      await tablet.request('push.register', {provider: 'webpush', subscription: sub})
+      await tablet.close()
+      await waitFor(async () => ![...(await cluster.adaptersOf(cluster.gateways[0]!).registry.lookup([b.id])).values()].flat().some((r) => r.deviceId === pair.deviceId))
+      const conversation = ((await a.c.request('conv.direct', {with: b.id})) as {conversation: string}).conversation
+      const mine = () => wp.received.filter((r) => r.token === sub.endpoint.split('/').pop())
+
+      await a.c.request('send', {conversation, clientMsgId: 'r1', kind: 'text', body: 'first'})
+      await waitFor(() => mine().length === 1, 15_000)
+      // Each of these would be its own notification (more than a window apart), but the bucket is empty.
+      for (const [i, body] of ['second', 'third'].entries()) {
+        await sleep(300)
+        await a.c.request('send', {conversation, clientMsgId: `r${i + 2}`, kind: 'text', body})
+      }
+      await waitFor(() => mine().length === 2, 15_000)
+      await sleep(2500)
+      expect(mine().map((r) => [r.payload.count, r.payload.body])).toEqual([
+        [1, 'first'],
+        [2, `2 new messages from ${a.pair.phone}`],
+      ])
     })
   })
 })

@@ -19,8 +19,8 @@ const cleanups: (() => Promise<void> | void)[] = []
 beforeAll(async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'msgr-sim-'))
   cleanups.push(() => rmSync(dataDir, {recursive: true, force: true}))
-  server = await startMsgr(['serve', 'all', '--dev', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir], {MSGR_LOG_FORMAT: 'json'}, 240_000)
-})
+  server = await startMsgr(['serve', 'all', '--dev', '--port', '0', '--host', '127.0.0.1', '--data-dir', dataDir], {MSGR_LOG_FORMAT: 'json'}, 120_000)
+}, 150_000)
 
 afterAll(async () => {
   await server?.kill('SIGKILL')

@@ -78,9 +78,9 @@ describe('TLS served by the node (embedded adapters)', () => {
 })
 
 describe('TLS flags of the msgr binary', () => {
-  it('`msgr serve all --tls-cert --tls-key` serves https', async () => {
+  it('`msgr serve all --tls-cert --tls-key` serves https', {timeout: 120_000}, async () => {
     const data = join(dir, 'data')
-    const proc = await startMsgr(['serve', 'all', '--port', '0', '--data-dir', data, '--dev', '--log-format', 'json', '--tls-cert', cert, '--tls-key', key, '--canary-interval', '0'])
+    const proc = await startMsgr(['serve', 'all', '--port', '0', '--data-dir', data, '--dev', '--log-format', 'json', '--tls-cert', cert, '--tls-key', key, '--canary-interval', '0'], {}, 90_000)
     try {
       expect(proc.url).toMatch(/^https:\/\//)
       expect((await httpsGet(`${proc.url}/healthz`)).status).toBe(200)

@@ -30,6 +30,8 @@ export interface NatsBusOptions {
   maxAckPending?: number
   /** Connection name, shown in the server's monitoring. */
   name?: string
+  /** Replicas of the ingest stream (1 on a single NATS server, 3 on a cluster; default 1). */
+  replicas?: number
   /** Transient failures the bus recovers from on its own (reconnects, re-created consumers, ...). */
   onError?: (err: unknown) => void
 }
@@ -51,6 +53,7 @@ export async function createNatsBus(options: NatsBusOptions): Promise<Bus> {
       stream: `${options.namespace.toUpperCase()}_INGEST`,
       ackWaitMs: options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS,
       maxAckPending: options.maxAckPending ?? DEFAULT_MAX_ACK_PENDING,
+      replicas: options.replicas ?? 1,
       onError: safely(options.onError),
     }
     await ensureStream(ctx)
@@ -154,6 +157,7 @@ interface Context {
   stream: string
   ackWaitMs: number
   maxAckPending: number
+  replicas: number
   onError: (err: unknown) => void
 }
 
@@ -282,6 +286,7 @@ async function ensureStream(ctx: Context): Promise<StreamInfo> {
     subjects: [`${ctx.namespace}.ingest.*`],
     max_age: nanos(STREAM_MAX_AGE_MS),
     duplicate_window: nanos(STREAM_DUPLICATE_WINDOW_MS),
+    num_replicas: ctx.replicas,
   }
   const existing = await streamInfo(ctx)
   if (!existing) {
@@ -307,7 +312,8 @@ async function ensureStream(ctx: Context): Promise<StreamInfo> {
     config.subjects?.length === 1 &&
     config.subjects[0] === wanted.subjects[0] &&
     config.max_age === wanted.max_age &&
-    config.duplicate_window === wanted.duplicate_window
+    config.duplicate_window === wanted.duplicate_window &&
+    config.num_replicas === wanted.num_replicas
   return same ? existing : ctx.jsm.streams.update(ctx.stream, wanted)
 }
 

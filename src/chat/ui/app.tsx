@@ -130,7 +130,7 @@ export function ChatApp({session, rows, columns, onQuit, now = Date.now}: ChatAp
             {peer && peer !== me ? <Text dimColor>{`  ${presenceText(state.presence[peer])}`}</Text> : ''}
             {encrypted ? <Text color="green">{'  🔒 end-to-end encrypted'}</Text> : ''}
           </Text>
-          {conv ? <MessageView state={state} conv={conv} height={body} scroll={scroll} /> : <Box height={body} />}
+          {conv ? <MessageView state={state} conv={conv} height={body} width={columns - LIST_WIDTH - 1} scroll={scroll} /> : <Box height={body} />}
         </Box>
       </Box>
       <Text dimColor wrap="truncate-end">

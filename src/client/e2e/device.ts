@@ -259,13 +259,19 @@ export class E2eDevice {
     }
   }
 
-  /** device_mismatch: forget the extra devices (their sessions stay, harmless), add the missing ones. */
+  /** device_mismatch: forget the extra devices (their sessions stay, harmless), add the missing ones, restart the stale ones. */
   private async applyMismatch(details: Record<string, unknown>): Promise<void> {
     const extra = Array.isArray(details.extra) ? (details.extra as string[]) : []
     for (const [user, list] of Object.entries(this.state.devices)) this.state.devices[user] = list.filter((d) => !extra.includes(d))
     const missing = Array.isArray(details.missing) ? (details.missing as Array<{user: string; device: string}>) : []
+    const stale = Array.isArray(details.stale) ? (details.stale as Array<{user: string; device: string}>) : []
+    for (const {user, device} of stale) {
+      // The device re-registered (new identity, new registration id): the directory vouches for the new key.
+      delete this.state.sessions[address(user, device).toString()]
+      delete this.state.identities[address(user, device).toString()]
+    }
     const need = new Map<string, string[]>()
-    for (const {user, device} of missing) {
+    for (const {user, device} of [...missing, ...stale]) {
       const list = (this.state.devices[user] ??= [])
       if (!list.includes(device)) list.push(device)
       if (this.state.sessions[address(user, device).toString()] === undefined) need.set(user, [...(need.get(user) ?? []), device])
@@ -281,7 +287,9 @@ export class E2eDevice {
       for (const device of this.state.devices[user] ?? []) {
         const message = await signalEncrypt(plaintext, address(user, device), this.local, this.stores.session, this.stores.identity)
         const type = message.type() === CiphertextMessageType.PreKey ? 3 : 2
-        envelope.devices[device] = {type, ciphertext: b64(message.serialize())} satisfies DeviceCiphertext
+        const session = await this.stores.session.getSession(address(user, device))
+        const registrationId = session?.remoteRegistrationId() ?? 0
+        envelope.devices[device] = {type, ciphertext: b64(message.serialize()), registrationId} satisfies DeviceCiphertext
       }
     }
     await this.save() // ratchets moved: keep them even if the send fails
@@ -375,9 +383,9 @@ function ownEntry(body: unknown, device: string): DeviceCiphertext | undefined |
   if (typeof devices !== 'object' || devices === null) return 'malformed'
   const entry = (devices as Record<string, unknown>)[device]
   if (entry === undefined) return undefined
-  const {type, ciphertext} = entry as Partial<DeviceCiphertext>
+  const {type, ciphertext, registrationId} = entry as Partial<DeviceCiphertext>
   if ((type !== 2 && type !== 3) || typeof ciphertext !== 'string') return 'malformed'
-  return {type, ciphertext}
+  return {type, ciphertext, registrationId: registrationId ?? 0}
 }
 
 function libsignalFailure(error: unknown): DecryptResult {

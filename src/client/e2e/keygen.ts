@@ -65,7 +65,13 @@ export function registration(state: E2eState, preKeys: Array<{id: number; public
   return {identityKey: identityPublic(state), registrationId: state.registrationId, ...lastResort(state), preKeys}
 }
 
-export function lastResort(state: E2eState): {signedPreKey: object; kyberPreKey: object} {
+export interface SignedKey {
+  id: number
+  publicKey: string
+  signature: string
+}
+
+export function lastResort(state: E2eState): {signedPreKey: SignedKey; kyberPreKey: SignedKey} {
   const spk = SignedPreKeyRecord.deserialize(bytes(state.signedPreKeys[state.current.signedPreKey]!))
   const kpk = KyberPreKeyRecord.deserialize(bytes(state.kyberPreKeys[state.current.kyberPreKey]!))
   return {

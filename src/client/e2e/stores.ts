@@ -1,5 +1,5 @@
 import {
-  type Direction,
+  Direction,
   IdentityChange,
   IdentityKeyPair,
   IdentityKeyStore,
@@ -39,7 +39,11 @@ export function createStores(state: E2eState): SignalStores {
   }
 }
 
-/** Trust on first use per device address: a different key at a known address is not trusted. */
+/**
+ * Trust on first use per device address. Receiving, like Signal's clients, accepts a device's new
+ * identity (it re-registered; the safety number changes). Sending to a key other than the pinned one is
+ * refused; E2eDevice re-pins only when the server's directory itself lists the new key.
+ */
 class StateIdentityStore extends IdentityKeyStore {
   constructor(
     private readonly state: E2eState,
@@ -58,7 +62,8 @@ class StateIdentityStore extends IdentityKeyStore {
     this.state.identities[name.toString()] = b64(key.serialize())
     return known !== undefined && known !== b64(key.serialize()) ? IdentityChange.ReplacedExisting : IdentityChange.NewOrUnchanged
   }
-  async isTrustedIdentity(name: ProtocolAddress, key: PublicKey, _direction: Direction): Promise<boolean> {
+  async isTrustedIdentity(name: ProtocolAddress, key: PublicKey, direction: Direction): Promise<boolean> {
+    if (direction === Direction.Receiving) return true
     const known = this.state.identities[name.toString()]
     return known === undefined || known === b64(key.serialize())
   }

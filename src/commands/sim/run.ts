@@ -15,7 +15,7 @@ import type {Progress, Scenario, SliceResult, SliceSpec} from '../../simulator/t
 export default class SimRun extends Command {
   static override description = `Load-test a running msgr with virtual clients over real WebSocket connections, then audit every acknowledged message at every recipient device.
 Traffic follows the seed's model (70% 1:1 / 30% groups, multi-device users, churn, typing, receipts, media) unless a --scenario YAML file says otherwise. Writes report.json, report.md and SVG charts to --out.
-Exits 1 when the audit finds any loss (missing, duplicated, live misses, seq conflicts), 2 on bad input.`
+Exits 1 when the audit finds any loss (missing, duplicated, live misses, seq conflicts) or could not check every delivery, 2 on bad input.`
   static override examples = [
     '<%= config.bin %> sim run --url http://127.0.0.1:8080 --users 200 --rate 50 --duration 60s',
     '<%= config.bin %> sim run --scenario src/simulator/scenarios/default.yaml --out ./sim-results/nightly',
@@ -151,7 +151,7 @@ function reportText(s: RunSummary, files: string[]): string {
     `  throughput  ${s.throughput.steadyAckedPerSec} acked/s, ${s.throughput.steadyDeliveredPerSec} delivered/s (steady)`,
     `  delivery    p50 ${d.p50} ms  p95 ${d.p95} ms  p99 ${d.p99} ms  p99.9 ${d.p999} ms  (${d.count} deliveries)`,
     `  ack         p50 ${s.latencyMs.ack.p50} ms  p99 ${s.latencyMs.ack.p99} ms   connect p50 ${s.latencyMs.connect.p50} ms  p99 ${s.latencyMs.connect.p99} ms`,
-    `  audit       ${a.messages} messages, ${a.expected} deliveries expected: missing ${a.missing}, duplicated ${a.duplicated}, live misses ${a.liveMisses}, seq conflicts ${a.seqConflicts} | by sync ${a.recoveredBySync}, out of order ${a.outOfOrder}, redelivered ${a.redelivered}`,
+    `  audit       ${a.messages} messages, ${a.expected} deliveries expected: missing ${a.missing}, duplicated ${a.duplicated}, live misses ${a.liveMisses}, seq conflicts ${a.seqConflicts}, unverified ${a.unverified ?? 0} | by sync ${a.recoveredBySync}, out of order ${a.outOfOrder}, redelivered ${a.redelivered}`,
     `  errors      ${Object.entries(s.errorsByCode).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
     `  report      ${files.join(' ')}`,
   ].join('\n')

@@ -11,6 +11,8 @@ export interface DeviceCiphertext {
   type: CiphertextType
   /** base64 of the serialized libsignal message. */
   ciphertext: string
+  /** The recipient's registration id as the sender's session knows it: a different one means a stale session. */
+  registrationId: number
 }
 
 export interface E2eEnvelope {
@@ -25,13 +27,23 @@ export interface DeviceRef {
   device: string
 }
 
+/** A current device as the directory lists it. */
+export interface ExpectedDevice extends DeviceRef {
+  registrationId: number
+}
+
 export interface DeviceMismatch {
+  /** Current devices with no ciphertext. */
   missing: DeviceRef[]
+  /** Addressed devices that are not current devices of a member. */
   extra: string[]
+  /** Addressed with a session to an identity the device has since replaced (its registration id changed). */
+  stale: DeviceRef[]
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/
+const ENTRY_KEYS = ['type', 'ciphertext', 'registrationId']
 
 /** Checks the envelope shape; throws invalid_request naming the first problem. */
 export function parseEnvelope(body: unknown): E2eEnvelope {
@@ -51,8 +63,11 @@ export function envelopeProblem(body: unknown): string | undefined {
     if (!UUID.test(device)) return `device ${JSON.stringify(device.slice(0, 40))} is not a lower-case UUID`
     if (!isObject(entry)) return `devices.${device} must be {type, ciphertext}`
     const keys = Object.keys(entry)
-    if (keys.length !== 2 || !keys.includes('type') || !keys.includes('ciphertext')) return `devices.${device} must have exactly type and ciphertext`
+    if (keys.length !== 3 || !ENTRY_KEYS.every((k) => keys.includes(k))) return `devices.${device} must have exactly type, ciphertext and registrationId`
     if (entry.type !== 2 && entry.type !== 3) return `devices.${device}.type must be 2 (message) or 3 (prekey message)`
+    if (!Number.isInteger(entry.registrationId) || (entry.registrationId as number) < 1 || (entry.registrationId as number) > 16380) {
+      return `devices.${device}.registrationId must be an integer 1..16380`
+    }
     if (typeof entry.ciphertext !== 'string' || entry.ciphertext.length % 4 !== 0 || !BASE64.test(entry.ciphertext)) {
       return `devices.${device}.ciphertext must be non-empty, padded base64`
     }
@@ -61,22 +76,30 @@ export function envelopeProblem(body: unknown): string | undefined {
 }
 
 /**
- * Signal's "mismatched devices" rule: the envelope must address exactly `expected` (every current
- * device with keys of every member, the sending device excepted). Returns undefined when it does.
+ * Signal's "mismatched devices" and "stale devices" rules: the envelope must address exactly `expected`
+ * (every current device with keys of every member, the sending device excepted), each under its current
+ * registration id. Returns undefined when it does.
  */
-export function deviceMismatch(envelope: E2eEnvelope, expected: readonly DeviceRef[]): DeviceMismatch | undefined {
-  const addressed = new Set(Object.keys(envelope.devices))
+export function deviceMismatch(envelope: E2eEnvelope, expected: readonly ExpectedDevice[]): DeviceMismatch | undefined {
   const wanted = new Set(expected.map((d) => d.device))
-  const missing = expected.filter((d) => !addressed.has(d.device))
-  const extra = [...addressed].filter((d) => !wanted.has(d)).sort()
-  return missing.length === 0 && extra.length === 0 ? undefined : {missing, extra}
+  const missing: DeviceRef[] = []
+  const stale: DeviceRef[] = []
+  for (const d of expected) {
+    const entry = envelope.devices[d.device]
+    if (!entry) missing.push({user: d.user, device: d.device})
+    else if (entry.registrationId !== d.registrationId) stale.push({user: d.user, device: d.device})
+  }
+  const extra = Object.keys(envelope.devices)
+    .filter((d) => !wanted.has(d))
+    .sort()
+  return missing.length === 0 && extra.length === 0 && stale.length === 0 ? undefined : {missing, extra, stale}
 }
 
 export function mismatchError(mismatch: DeviceMismatch): MsgrError {
   return new MsgrError(
     'device_mismatch',
-    `the envelope misses ${mismatch.missing.length} and has ${mismatch.extra.length} extra device(s): refetch keys.bundle and send again`,
-    {missing: mismatch.missing, extra: mismatch.extra},
+    `the envelope misses ${mismatch.missing.length}, has ${mismatch.extra.length} extra and ${mismatch.stale.length} stale device(s): refetch keys.bundle and send again`,
+    {missing: mismatch.missing, extra: mismatch.extra, stale: mismatch.stale},
   )
 }
 

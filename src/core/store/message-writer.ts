@@ -156,10 +156,12 @@ export async function commitBatch(sql: Sql, plan: BatchPlan): Promise<void> {
          UPDATE members m SET read_seq = GREATEST(m.read_seq, v.seq), delivered_seq = GREATEST(m.delivered_seq, v.seq),
                 changed_xid = pg_current_xact_id()
            FROM unnest($5::uuid[], $6::uuid[], $7::bigint[]) AS v(conv, usr, seq)
-          WHERE m.conversation_id = v.conv AND m.user_id = v.usr
+          WHERE m.conversation_id = v.conv AND m.user_id = v.usr AND (SELECT count(*) FROM moved) = $19
        ), inserted AS (
          INSERT INTO messages (conversation_id, seq, id, sender_id, sender_device, client_msg_id, kind, body, reply_to, created_at, meta)
          SELECT * FROM unnest($8::uuid[], $9::bigint[], $10::uuid[], $11::uuid[], $12::uuid[], $13::text[], $14::text[], $15::jsonb[], $16::bigint[], $17::timestamptz[], $18::jsonb[])
+          -- Only when every conversation moved: a stale seq must fail as a fencing conflict, not as a duplicate key.
+          WHERE (SELECT count(*) FROM moved) = $19
          ON CONFLICT (conversation_id, sender_id, client_msg_id) DO NOTHING
          RETURNING conversation_id, sender_id, client_msg_id
        )
@@ -185,6 +187,7 @@ export async function commitBatch(sql: Sql, plan: BatchPlan): Promise<void> {
         rows.map((r) => r.reply_to),
         rows.map((r) => r.created_at),
         rows.map((r) => (r.meta ? JSON.stringify(r.meta) : null)),
+        plan.advances.length,
       ],
     )
     const moved = written.rows.filter((r) => r.t === 'moved')

@@ -301,6 +301,7 @@ CREATE TABLE push_tokens (
   created_at timestamptz NOT NULL DEFAULT now(),
   UNIQUE (provider, token)
 );
+CREATE INDEX push_tokens_user_idx ON push_tokens (user_id);
 
 -- What the notification worker did for a device: one row per notification attempt outcome.
 CREATE TABLE push_history (

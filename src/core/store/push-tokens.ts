@@ -32,11 +32,12 @@ export async function removeDeadToken(sql: Sql, device: string, token: string): 
 export async function pushableDevices(sql: Sql, pairs: ReadonlyArray<{conversation: string; user: string}>): Promise<Array<{conversation: string; user: string; device: string}>> {
   if (pairs.length === 0) return []
   const {rows} = await sql.query<{conversation_id: string; user_id: string; id: string}>(
+    // Driven from push_tokens (by user): recipients without a registration cost one index probe each.
     `SELECT m.conversation_id, m.user_id, d.id
        FROM unnest($1::uuid[], $2::uuid[]) AS p(conv, usr)
-       JOIN members m ON m.conversation_id = p.conv AND m.user_id = p.usr AND NOT m.muted
-       JOIN devices d ON d.user_id = p.usr AND d.revoked_at IS NULL AND (d.notify_prefs ->> 'enabled') IS DISTINCT FROM 'false'
-       JOIN push_tokens t ON t.device_id = d.id`,
+       JOIN push_tokens t ON t.user_id = p.usr
+       JOIN devices d ON d.id = t.device_id AND d.revoked_at IS NULL AND (d.notify_prefs ->> 'enabled') IS DISTINCT FROM 'false'
+       JOIN members m ON m.conversation_id = p.conv AND m.user_id = p.usr AND NOT m.muted`,
     [pairs.map((p) => p.conversation), pairs.map((p) => p.user)],
   )
   return rows.map((r) => ({conversation: r.conversation_id, user: r.user_id, device: r.id}))

@@ -49,7 +49,7 @@ export class Connection {
       this.ws.close(CLOSE.overloaded, 'slow consumer: reconnect and sync')
       return false
     }
-    this.ws.send(frame)
+    this.ws.send(frame, {binary: this.codec.binary})
     return true
   }
 

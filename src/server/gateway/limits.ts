@@ -4,6 +4,7 @@ import type {Logger} from '../../core/logger.js'
 import type {Clock, ConnectionRegistry, DistinctLimiter, RateLimiter} from '../../core/ports.js'
 import {
   CONNECTION_RETRY_AFTER_MS,
+  connectBucketKey,
   connectionsInUse,
   duplicateContentKey,
   type RateLimitReason,
@@ -26,7 +27,7 @@ import type {Connection, Identity} from './connection.js'
 export interface GatewayLimits {
   /** Spends one frame token; when there is none, answers rate_limited (counted as a bad frame) and returns true. */
   refuseFrame(conn: Connection, re: string | undefined): boolean
-  /** Holds one of the user's connection slots until `socket` closes; rejects with rate_limited (max_connections). */
+  /** Spends one of the user's new-connection tokens, then holds one of its connection slots until `socket` closes; rejects with rate_limited (connects, max_connections). */
   admit(identity: Identity, socket: Duplex): Promise<void>
   /** The user's budget for `op` (send, group admin); rejects with rate_limited. */
   beforeOp(who: Identity, op: OpName): Promise<void>
@@ -80,6 +81,18 @@ export function createGatewayLimits(config: RateLimitsConfig, deps: GatewayLimit
     if (devices.length === 0) slots.delete(userId)
   }
 
+  // The user's budget of new connections (shared through the rate limiter, like the send budget).
+  async function takeConnect(userId: string): Promise<void> {
+    if (!deps.limiter.healthy()) return failOpen('rate limiter')
+    let decision
+    try {
+      decision = await deps.limiter.take(connectBucketKey(userId), config.connects)
+    } catch (error) {
+      return failOpen('rate limiter', error)
+    }
+    if (!decision.ok) throw refused('connects', decision.retryAfterMs)
+  }
+
   async function routedElsewhere(userId: string) {
     if (!deps.registry.healthy()) return []
     try {
@@ -106,6 +119,7 @@ export function createGatewayLimits(config: RateLimitsConfig, deps: GatewayLimit
     },
 
     async admit(identity, socket) {
+      await takeConnect(identity.userId)
       const max = config.maxConnectionsPerUser
       const devices = slots.get(identity.userId) ?? []
       if (devices.length >= max) throw refused('max_connections', CONNECTION_RETRY_AFTER_MS, {limit: max})

@@ -18,6 +18,8 @@ export interface DeviceOpsContext {
   clock: Clock
   /** Providers this server can deliver through (push.register refuses the others). */
   providers: readonly PushProviderName[]
+  /** Development only: Web Push endpoints may be plain http:// (local test endpoints). */
+  allowHttpEndpoints?: boolean
   /** Closes every open socket of a logged-out device, on whichever gateway it is. */
   closeDevice(user: string, device: string): Promise<void>
 }
@@ -61,6 +63,9 @@ async function register(ctx: DeviceOpsContext, who: Identity, args: OpArgs<'push
   if (!ctx.providers.includes(args.provider)) {
     const on = ctx.providers.length > 0 ? ctx.providers.join(', ') : 'none'
     throw new MsgrError('push_provider_unavailable', `push provider ${args.provider} is not configured on this server (configured: ${on})`)
+  }
+  if (args.provider === 'webpush' && !ctx.allowHttpEndpoints && !args.subscription.endpoint.startsWith('https:')) {
+    throw new MsgrError('invalid_request', 'subscription.endpoint must be an https:// URL')
   }
   const target: PushTarget =
     args.provider === 'webpush' ? {provider: 'webpush', token: args.subscription.endpoint, subscription: args.subscription} : {provider: args.provider, token: args.token}

@@ -43,6 +43,9 @@ export interface AgentOptions {
   runSlice?: (spec: SliceSpec, hooks: SliceHooks) => Promise<SliceResult>
 }
 
+/** How long a registered (long-lived) agent waits for its slice before it goes back to waiting for runs. */
+const ASSIGNMENT_WAIT_MS = 10 * 60_000
+
 export interface AgentSummary {
   agentId: string
   /** Runs this agent took part in (and finished, successfully or not). */
@@ -119,7 +122,8 @@ async function serveRun(nc: NatsConnection, me: Registration, run: JoinedRun, op
   let latest: Progress | undefined
   let heartbeat: NodeJS.Timeout | undefined
   try {
-    const spec = await waitForAssignment(commands, stop, options.idleTimeoutMs ?? 120_000)
+    // The controller assigns once all its agents have registered, which can take minutes with external agents.
+    const spec = await waitForAssignment(commands, stop, options.once ? (options.idleTimeoutMs ?? 120_000) : ASSIGNMENT_WAIT_MS)
     if (!spec) return {runId, users: 0, ok: false, error: 'no slice assigned (the run was aborted or the controller went away)'}
     const report = () => nc.publish(subjects.progress(runId), encode({agentId: me.agentId, progress: latest} satisfies ProgressReport))
     report()

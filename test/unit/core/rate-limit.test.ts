@@ -156,6 +156,7 @@ describe('rate policy', () => {
       send: {ratePerSec: 20, burst: 40},
       groupAdmin: {ratePerSec: 5, burst: 20},
       maxConnectionsPerUser: 10,
+      connects: {ratePerSec: 1, burst: 20},
       duplicateContent: {maxConversations: 5, windowMs: 60_000, minBodyBytes: 16},
     })
     expect(defaults.send).toEqual(RATE_LIMIT_DEFAULTS.send)

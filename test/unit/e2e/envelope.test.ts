@@ -6,11 +6,11 @@ import {MsgrError} from '../../../src/errors.js'
 const D1 = '0190f1a0-3c4e-7a61-9d2e-5b7c8e9f0a11'
 const D2 = '0190f1a0-7d21-7b02-8c4f-1e2d3c4b5a62'
 const D3 = '0190f1a0-7d21-7b02-8c4f-1e2d3c4b5d03'
-const entry = {type: 2, ciphertext: 'AAECAw=='}
+const entry = {type: 2, ciphertext: 'AAECAw==', registrationId: 11}
 
 describe('envelopeProblem', () => {
   it('accepts {v: 1, devices} with one {type, ciphertext} per lower-case device UUID', () => {
-    expect(envelopeProblem({v: 1, devices: {[D1]: entry, [D2]: {type: 3, ciphertext: 'AAAA'}}})).toBeUndefined()
+    expect(envelopeProblem({v: 1, devices: {[D1]: entry, [D2]: {type: 3, ciphertext: 'AAAA', registrationId: 16380}}})).toBeUndefined()
     expect(envelopeProblem({v: 1, devices: {}})).toBeUndefined()
   })
 
@@ -23,11 +23,14 @@ describe('envelopeProblem', () => {
     ['a device id that is not a UUID', {v: 1, devices: {'not-a-uuid': entry}}, /not a lower-case UUID/],
     ['an upper-case device id', {v: 1, devices: {[D1.toUpperCase()]: entry}}, /not a lower-case UUID/],
     ['an entry that is not an object', {v: 1, devices: {[D1]: 'AAAA'}}, /must be \{type, ciphertext\}/],
-    ['an extra key in an entry', {v: 1, devices: {[D1]: {...entry, text: 'hi'}}}, /exactly type and ciphertext/],
-    ['an unknown type', {v: 1, devices: {[D1]: {type: 1, ciphertext: 'AAAA'}}}, /type must be 2/],
-    ['ciphertext that is not base64', {v: 1, devices: {[D1]: {type: 2, ciphertext: 'hello world!'}}}, /padded base64/],
-    ['unpadded base64', {v: 1, devices: {[D1]: {type: 2, ciphertext: 'AAA'}}}, /padded base64/],
-    ['an empty ciphertext', {v: 1, devices: {[D1]: {type: 2, ciphertext: ''}}}, /padded base64/],
+    ['an extra key in an entry', {v: 1, devices: {[D1]: {...entry, text: 'hi'}}}, /exactly type, ciphertext and registrationId/],
+    ['an entry without registrationId', {v: 1, devices: {[D1]: {type: 2, ciphertext: 'AAAA'}}}, /exactly type, ciphertext and registrationId/],
+    ['an unknown type', {v: 1, devices: {[D1]: {...entry, type: 1}}}, /type must be 2/],
+    ['a registrationId out of range', {v: 1, devices: {[D1]: {...entry, registrationId: 0}}}, /registrationId must be an integer/],
+    ['a fractional registrationId', {v: 1, devices: {[D1]: {...entry, registrationId: 1.5}}}, /registrationId must be an integer/],
+    ['ciphertext that is not base64', {v: 1, devices: {[D1]: {...entry, ciphertext: 'hello world!'}}}, /padded base64/],
+    ['unpadded base64', {v: 1, devices: {[D1]: {...entry, ciphertext: 'AAA'}}}, /padded base64/],
+    ['an empty ciphertext', {v: 1, devices: {[D1]: {...entry, ciphertext: ''}}}, /padded base64/],
   ])('refuses %s', (_what, body, message) => {
     expect(envelopeProblem(body)).toMatch(message)
     expect(() => parseEnvelope(body)).toThrow(MsgrError)
@@ -41,8 +44,8 @@ describe('envelopeProblem', () => {
 
 describe('deviceMismatch', () => {
   const expected = [
-    {user: 'u1', device: D1},
-    {user: 'u2', device: D2},
+    {user: 'u1', device: D1, registrationId: 11},
+    {user: 'u2', device: D2, registrationId: 11},
   ]
 
   it('is undefined when the envelope addresses exactly the expected devices', () => {
@@ -50,21 +53,30 @@ describe('deviceMismatch', () => {
   })
 
   it('lists the devices that have no ciphertext, with their users, and the ones that are not expected', () => {
-    expect(deviceMismatch({v: 1, devices: {[D1]: entry, [D3]: entry}} as never, expected)).toEqual({missing: [{user: 'u2', device: D2}], extra: [D3]})
+    expect(deviceMismatch({v: 1, devices: {[D1]: entry, [D3]: entry}} as never, expected)).toEqual({missing: [{user: 'u2', device: D2}], extra: [D3], stale: []})
   })
 
-  it('becomes a device_mismatch error carrying both lists', () => {
-    const error = mismatchError({missing: [{user: 'u2', device: D2}], extra: [D3]})
+  it('lists as stale the devices addressed under an old registration id (they re-registered)', () => {
+    expect(deviceMismatch({v: 1, devices: {[D1]: entry, [D2]: {...entry, registrationId: 12}}} as never, expected)).toEqual({
+      missing: [],
+      extra: [],
+      stale: [{user: 'u2', device: D2}],
+    })
+  })
+
+  it('becomes a device_mismatch error carrying the three lists', () => {
+    const error = mismatchError({missing: [{user: 'u2', device: D2}], extra: [D3], stale: []})
     expect(error.code).toBe('device_mismatch')
     expect(error.status).toBe(409)
-    expect(error.toWire().details).toEqual({missing: [{user: 'u2', device: D2}], extra: [D3]})
+    expect(error.toWire().details).toEqual({missing: [{user: 'u2', device: D2}], extra: [D3], stale: []})
   })
 })
 
 describe('forDevice', () => {
   it('keeps only the ciphertext of the receiving device', () => {
-    const message = {kind: 'encrypted', body: {v: 1, devices: {[D1]: entry, [D2]: {type: 3, ciphertext: 'BBBB'}}}, seq: 4}
-    expect(forDevice(message, D2)).toEqual({kind: 'encrypted', seq: 4, body: {v: 1, devices: {[D2]: {type: 3, ciphertext: 'BBBB'}}}})
+    const own = {type: 3, ciphertext: 'BBBB', registrationId: 7}
+    const message = {kind: 'encrypted', body: {v: 1, devices: {[D1]: entry, [D2]: own}}, seq: 4}
+    expect(forDevice(message, D2)).toEqual({kind: 'encrypted', seq: 4, body: {v: 1, devices: {[D2]: own}}})
     expect(forDevice(message, D3).body).toEqual({v: 1, devices: {}})
     expect(message.body.devices[D1]).toEqual(entry) // the original is not changed
   })

@@ -16,6 +16,9 @@ describe('decodeRequest: valid frames', () => {
       'conv.direct',
       'conv.settings',
       'delete',
+      'device.list',
+      'device.logout',
+      'device.rename',
       'edit',
       'forward',
       'group.add',
@@ -36,9 +39,17 @@ describe('decodeRequest: valid frames', () => {
       'group.unban',
       'group.update',
       'inbox',
+      'keys.bundle',
+      'keys.count',
+      'keys.devices',
+      'keys.upload',
+      'notify.prefs',
       'ping',
       'presence.get',
       'presence.set',
+      'push.history',
+      'push.register',
+      'push.unregister',
       'react',
       'receipt',
       'search',
@@ -197,6 +208,57 @@ describe('decodeRequest: valid frames', () => {
       expect(request({id: 'p4', op, user: USER})).toEqual({id: 'p4', op, args: {user: USER}})
     }
     expect(request({id: 'p5', op: 'user.blocks'})).toEqual({id: 'p5', op: 'user.blocks', args: {}})
+  })
+
+  it('keys.upload, keys.count, keys.devices, keys.bundle', () => {
+    const key = {id: 1, publicKey: 'BQ==', signature: 'AAAA'}
+    const upload = {identityKey: 'BQAA', registrationId: 7, signedPreKey: key, kyberPreKey: key, preKeys: [{id: 2, publicKey: 'BQAA'}]}
+    expect(request({id: 'k1', op: 'keys.upload', ...upload})).toEqual({id: 'k1', op: 'keys.upload', args: upload})
+    expect(request({id: 'k2', op: 'keys.upload', preKeys: []})).toEqual({id: 'k2', op: 'keys.upload', args: {preKeys: []}})
+    expect(request({id: 'k3', op: 'keys.count'})).toEqual({id: 'k3', op: 'keys.count', args: {}})
+    expect(request({id: 'k4', op: 'keys.devices', user: USER})).toEqual({id: 'k4', op: 'keys.devices', args: {user: USER}})
+    expect(request({id: 'k5', op: 'keys.bundle', user: USER, devices: [USER2]})).toEqual({id: 'k5', op: 'keys.bundle', args: {user: USER, devices: [USER2]}})
+    for (const bad of [
+      {op: 'keys.upload', identityKey: 'BQAA'},
+      {op: 'keys.upload', preKeys: [{id: -1, publicKey: 'BQAA'}]},
+      {op: 'keys.upload', preKeys: [{id: 1, publicKey: 'not base64!'}]},
+      {op: 'keys.bundle', user: USER, devices: []},
+    ]) {
+      expect(decodeRequest(JSON.stringify({id: 'k6', ...bad})), JSON.stringify(bad)).toMatchObject({ok: false, error: {code: 'invalid_request'}})
+    }
+  })
+
+  it('device.list, device.rename, device.logout, push.register, push.unregister, notify.prefs, push.history', () => {
+    expect(request({id: 'd1', op: 'device.list'})).toEqual({id: 'd1', op: 'device.list', args: {}})
+    expect(request({id: 'd2', op: 'device.rename', name: 'Phone'})).toEqual({id: 'd2', op: 'device.rename', args: {name: 'Phone'}})
+    expect(request({id: 'd3', op: 'device.logout', device: USER}).args).toEqual({device: USER})
+    expect(request({id: 'd4', op: 'device.logout'}).args).toEqual({})
+    const subscription = {endpoint: 'https://push.example/abc', keys: {p256dh: 'BPx_-1', auth: 'a-_Z'}}
+    expect(request({id: 'd5', op: 'push.register', provider: 'webpush', subscription}).args).toEqual({provider: 'webpush', subscription})
+    expect(request({id: 'd6', op: 'push.register', provider: 'apns', token: 'ab12'}).args).toEqual({provider: 'apns', token: 'ab12'})
+    expect(request({id: 'd7', op: 'push.unregister'}).args).toEqual({})
+    expect(request({id: 'd8', op: 'notify.prefs'}).args).toEqual({})
+    expect(request({id: 'd9', op: 'notify.prefs', previews: false, quietHours: {start: '22:00', end: '07:30'}}).args).toEqual({
+      previews: false,
+      quietHours: {start: '22:00', end: '07:30', utcOffsetMin: 0},
+    })
+    expect(request({id: 'd10', op: 'notify.prefs', quietHours: null}).args).toEqual({quietHours: null})
+    expect(request({id: 'd11', op: 'push.history'}).args).toEqual({limit: LIMITS.defaultPushHistory})
+    for (const bad of [
+      {op: 'device.rename', name: ''},
+      {op: 'device.rename', name: 'n'.repeat(65)},
+      {op: 'device.logout', device: 'mine'},
+      {op: 'push.register', provider: 'sms', token: 'x'},
+      {op: 'push.register', provider: 'fcm'},
+      {op: 'push.register', provider: 'fcm', token: 'has space'},
+      {op: 'push.register', provider: 'webpush', subscription: {endpoint: 'javascript:alert(1)', keys: {p256dh: 'a', auth: 'b'}}},
+      {op: 'push.register', provider: 'webpush', subscription: {endpoint: 'https://p/x', keys: {p256dh: 'a'}}},
+      {op: 'notify.prefs', quietHours: {start: '7:00', end: '08:00'}},
+      {op: 'notify.prefs', previews: 'no'},
+      {op: 'push.history', limit: LIMITS.maxPushHistory + 1},
+    ]) {
+      expect(decodeRequest(JSON.stringify({id: 'd12', ...bad})), JSON.stringify(bad)).toMatchObject({ok: false, error: {code: 'invalid_request'}})
+    }
   })
 
   it('drops unknown extra arguments instead of passing them inside', () => {

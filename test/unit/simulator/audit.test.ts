@@ -94,3 +94,13 @@ describe('loss audit bookkeeping', () => {
     expect(b.syncFrom(2, conv)).toBe(1)
   })
 })
+
+describe('unverified deliveries', () => {
+  it('counts what a device the final sync could not reach lacks as unverified, not missing', () => {
+    const {b, conv} = book()
+    b.sending(conv, 'c1', 100)
+    b.acked(conv, 'c1', 1, 'm1', 0)
+    b.received(1, conv, msg(1, 'c1'), 'live', 110)
+    expect(b.finish(allLive, (d) => d === 2)).toMatchObject({expected: 2, deliveredLive: 1, missing: 0, unverified: 1})
+  })
+})

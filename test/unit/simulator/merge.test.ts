@@ -23,7 +23,7 @@ function slice(values: number[], extra: Partial<SliceResult> = {}, at = 1000): S
     histograms: {delivery: enc, ack: enc, connect: enc},
     counters: {...emptyCounters(), sent: values.length, acked: values.length},
     errorsByCode: {timeout: 1},
-    audit: {messages: values.length, expected: 2 * values.length, deliveredLive: 2 * values.length, recoveredBySync: 0, missing: 0, duplicated: 0, outOfOrder: 0, liveMisses: 0, redelivered: 0, seqConflicts: 0},
+    audit: {messages: values.length, expected: 2 * values.length, deliveredLive: 2 * values.length, recoveredBySync: 0, missing: 0, unverified: 0, duplicated: 0, outOfOrder: 0, liveMisses: 0, redelivered: 0, seqConflicts: 0},
     timeline: [{at, sent: 1, acked: 1, delivered: 2, errors: 0, connections: 17, delivery: enc}],
     resources: {client: {rssBytesPeak: 100, heapUsedBytesPeak: 50, cpuUserMs: 10, cpuSystemMs: 1, connectionsPeak: 17}},
     ...extra,
