@@ -42,18 +42,18 @@ export interface DeliveryOptions {
 }
 
 export const DELIVERY_DEFAULTS: DeliveryOptions = {
-  clients: Number(process.env.MSGR_BENCH_DELIVERY_CLIENTS ?? 2000),
+  clients: Number(process.env.MSGR_BENCH_DELIVERY_CLIENTS ?? 1000),
   groupSize: 10,
   pairShare: 0.2,
   clientProcesses: 2,
   warmConnections: 100,
-  startRate: 3000,
+  startRate: 1000,
   rampFactor: 1.6,
-  maxSteps: 7,
+  maxSteps: 9,
   stepMs: 2000,
   drainMs: 3000,
   latencyAt: 0.8,
-  latencyMs: 5000,
+  latencyMs: 4000,
   variants: process.env.MSGR_BENCH_DELIVERY_VARIANTS !== '0',
   cpuProfileDir: process.env.MSGR_BENCH_CPU_PROF_DIR,
   requireServices: process.env.MSGR_REQUIRE_SERVICES === '1',
@@ -363,7 +363,7 @@ async function runStep(
 ): Promise<{figures: StepFigures; reports: StepReport[]}> {
   const messagesPerSecond = deliveriesPerSecond / workload.deliveriesPerMessage / clients.length
   const cpuBefore = target.processes.reduce((s, p) => s + cpuSeconds(p), 0)
-  const answers = await Promise.all(clients.map((c) => c.ask({t: 'run', step, messagesPerSecond, durationMs, drainMs: options.drainMs, quiesceMs: 15_000}, 'step')))
+  const answers = await Promise.all(clients.map((c) => c.ask({t: 'run', step, messagesPerSecond, durationMs, drainMs: options.drainMs, quiesceMs: 5_000}, 'step')))
   const cpu = target.processes.reduce((s, p) => s + cpuSeconds(p), 0) - cpuBefore
   const reports = answers.map((a) => (a as {report: StepReport}).report)
   const merged = hdr.build({lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3})

@@ -218,8 +218,8 @@ async function measure(
     ...(deliveryCpu(steadyCpuMs, steadyDeliveries, steadyConnects, rampCpuMs, rampConnects)),
     ...(serverCpu > 0 ? {workerCpuShare: workerCpu / serverCpu} : {}),
     ...(rampCpuMs && rampConnects > 0 ? {cpuMsPerConnect: rampCpuMs / rampConnects} : {}),
-    ...(c.deliveredEvents > 0 ? {wireBytesPerDelivery: Math.round(c.bytesReceived / c.deliveredEvents)} : {}),
-    ...(c.sent > 0 ? {wireBytesPerSend: Math.round(c.bytesSent / c.sent)} : {}),
+    // Byte counters include hellos and syncs: per-message bytes only when messages dominate (see calibration.ts).
+    ...(c.deliveredEvents >= 10 * Math.max(1, c.connects) ? {wireBytesPerDelivery: Math.round(c.bytesReceived / c.deliveredEvents), wireBytesPerSend: Math.round(c.bytesSent / Math.max(1, c.sent))} : {}),
     ...(stored.rows >= 5000 ? {storedBytesPerMessage: Math.round(stored.bytes / stored.rows)} : {}),
     ...(sampler.peakAgentConnections > 0 ? {agentBytesPerClient: Math.round(sampler.peakAgentRss / sampler.peakAgentConnections)} : {}),
   }

@@ -24,13 +24,11 @@ export class InputError extends Error {
 }
 
 export const HELP_LINES = [
-  'text + Enter sends to the open conversation; ↑/↓ or Tab switch conversations; PgUp/PgDn scroll; Esc cancels a reply; Ctrl-C quits',
-  '/dm <user-id>            open a direct conversation (the server has no phone lookup: ask for their id, /whoami shows yours)',
-  '/group <name> [ids…]     create a group           /add <ids…>   add members      /leave   leave the group',
-  '/invite [approval]       make an invite code      /join <code>  join by invite code',
-  '/reply <#> [text]        reply to message #       /react <#> <emoji>   (/unreact to remove)',
-  '/edit <#> <text>         edit your message        /delete <#> [me]     delete for everyone (or only for you)',
-  '/presence <online|away|busy|offline> [text]       /info  members   /safety  safety number (E2E)   /whoami   /quit',
+  'Enter sends · ↑/↓ Tab switch conversation · PgUp/PgDn scroll · Esc cancel · Ctrl-C quit · // sends a /',
+  '/dm <user-id> (no phone lookup: /whoami shows ids)  /group <name> [ids…]  /add <ids…>  /leave',
+  '/invite [approval]  /join <code|link>  /info  /presence <online|away|busy|offline> [text]',
+  '/reply <#> [text]  /react <#> <emoji>  /unreact <#> <emoji>  /edit <#> <text>  /delete <#> [me]',
+  '/safety (E2E safety number)  /whoami  /help  /quit',
 ]
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -64,7 +62,8 @@ export function parseInput(line: string, replyTo?: number): ChatCommand | undefi
     case 'invite':
       return {cmd: 'invite', approval: rest[0] === 'approval'}
     case 'join': {
-      const code = rest[0] ?? ''
+      // A bare code, or a link that ends with one (…/join/<code>, …?code=<code>).
+      const code = (rest[0] ?? '').split(/[/?#=&]/).filter(Boolean).pop() ?? ''
       if (!/^[A-Za-z0-9_-]{8,64}$/.test(code)) throw new InputError('usage: /join <code> (8-64 letters, digits, _ or -)')
       return {cmd: 'join', code}
     }

@@ -5,7 +5,8 @@ import {MsgrClient, type OpInput, RequestError} from '../client/client.js'
 import type {MessageView, OpName, ResultOf, ServerEvent} from '../protocol/frames.js'
 import {refresh} from './auth.js'
 import {type Decoded, type MessageCodec, PlainCodec, type Request} from './codec.js'
-import {type ChatCommand, HELP_LINES} from './input.js'
+import {type CommandHost, runCommand, shortId} from './commands.js'
+import type {ChatCommand} from './input.js'
 import {type ChatAction, type ChatState, type ConversationState, type IncomingMessage, initialState, peerOf, reduce, sortedConversations} from './model.js'
 import {type ProfileStore, restore} from './store.js'
 import type {StoredAuth} from './store.js'
@@ -77,6 +78,18 @@ export class ChatSession implements ChatSessionApi {
   private typingIn: string | undefined
   private readonly ticker: NodeJS.Timeout
   private readonly now: () => number
+  /** What the slash commands (commands.ts) may use. */
+  private readonly host: CommandHost = {
+    state: () => this.state,
+    codec: () => this.codec,
+    request: (op, args) => this.request(op, args),
+    dispatch: (action) => this.dispatch(action),
+    select: (id) => this.select(id),
+    queueSend: (conv, text, replyTo) => this.queueSend(conv, text, replyTo),
+    refreshInbox: () => this.refreshInbox(),
+    refreshPresence: (users) => this.refreshPresence(users),
+    now: () => this.now(),
+  }
   /** Where the next reconnect goes: the --url, or the gateway a `reconnect` event named. */
   private currentUrl: string
 
@@ -150,101 +163,8 @@ export class ChatSession implements ChatSessionApi {
     }
   }
 
-  async execute(command: ChatCommand): Promise<string | undefined> {
-    switch (command.cmd) {
-      case 'send':
-        this.queueSend(this.open(), command.text, command.replyTo)
-        return undefined
-      case 'reply': {
-        const conv = this.open()
-        this.target(conv, command.seq)
-        if (command.text === undefined) return `replying to #${command.seq} (Esc cancels)`
-        this.queueSend(conv, command.text, command.seq)
-        return undefined
-      }
-      case 'dm': {
-        const r = await this.request('conv.direct', {with: command.user})
-        this.dispatch({type: 'conversation', id: r.conversation, kind: 'direct', members: r.members})
-        this.select(r.conversation)
-        void this.refreshPresence([command.user])
-        return `direct conversation with ${shortId(command.user)}${this.state.e2e ? ' (end-to-end encrypted)' : ''}`
-      }
-      case 'group': {
-        const r = await this.request('group.create', {name: command.name, members: command.members})
-        this.dispatch({type: 'conversation', id: r.conversation, kind: 'group', name: command.name, members: r.members})
-        this.select(r.conversation)
-        return `created group "${command.name}" with ${(r.members?.length ?? 1) - 1} other member(s)`
-      }
-      case 'add': {
-        const conv = this.open('group')
-        const r = await this.request('group.add', {conversation: conv.id, members: command.members})
-        return r.members?.length ? `added ${r.members.map(shortId).join(', ')}` : 'everyone named is already a member'
-      }
-      case 'invite': {
-        const conv = this.open('group')
-        const r = await this.request('group.invite.create', {conversation: conv.id, approval: command.approval})
-        return `invite code ${r.code}: others type /join ${r.code}${command.approval ? ' (joining needs approval)' : ''}`
-      }
-      case 'join': {
-        const r = await this.request('group.join', {code: command.code})
-        if (r.requested) return 'join request sent: an admin has to approve it'
-        this.dispatch({type: 'conversation', id: r.conversation, kind: 'group'})
-        await this.refreshInbox()
-        this.select(r.conversation)
-        return `joined ${this.state.conversations[r.conversation]?.name ?? 'the group'}`
-      }
-      case 'leave': {
-        const conv = this.open('group')
-        await this.request('group.leave', {conversation: conv.id})
-        await this.refreshInbox()
-        return `you left ${conv.name ?? 'the group'}`
-      }
-      case 'react': {
-        const conv = this.open()
-        this.target(conv, command.seq)
-        const r = await this.request('react', {conversation: conv.id, seq: command.seq, emoji: command.emoji, remove: command.remove})
-        this.ownEntry(conv.id, r.seq, 'reaction', {target: command.seq, emoji: command.emoji, op: command.remove ? 'remove' : 'add'})
-        return undefined
-      }
-      case 'edit': {
-        const conv = this.open()
-        const target = this.target(conv, command.seq)
-        if (target.sender !== this.state.me.userId) throw new RequestError({code: 'forbidden', message: `#${command.seq} is not your message: only its sender can edit it`})
-        if (this.codec.encrypts(conv) || target.encrypted) {
-          throw new RequestError({code: 'invalid_request', message: 'edits are not supported in end-to-end encrypted conversations (the server would see the text)'})
-        }
-        const r = await this.request('edit', {conversation: conv.id, seq: command.seq, body: command.text})
-        this.ownEntry(conv.id, r.seq, 'edit', {target: command.seq, body: command.text, version: target.version + 1})
-        return undefined
-      }
-      case 'delete': {
-        const conv = this.open()
-        this.target(conv, command.seq)
-        const r = await this.request('delete', {conversation: conv.id, seq: command.seq, scope: command.scope})
-        if (command.scope === 'me') this.dispatch({type: 'hidden', conversation: conv.id, seqs: [command.seq]})
-        else this.ownEntry(conv.id, r.seq, 'delete', {target: command.seq})
-        return command.scope === 'me' ? `#${command.seq} hidden on your devices` : `#${command.seq} deleted for everyone`
-      }
-      case 'presence': {
-        const r = await this.request('presence.set', command.custom ? {status: command.status, custom: command.custom} : {status: command.status})
-        return `your presence: ${r.status}${r.custom ? ` (${r.custom})` : ''}`
-      }
-      case 'info':
-        return this.info(this.open())
-      case 'safety': {
-        const conv = this.open()
-        const peer = peerOf(conv, this.state.me.userId)
-        if (!peer) throw new RequestError({code: 'invalid_request', message: 'safety numbers belong to direct conversations: open one with /dm'})
-        const number = await this.codec.safetyNumber(peer)
-        return `safety number with ${shortId(peer)}: ${number}  (compare it with theirs in person or on a call)`
-      }
-      case 'whoami':
-        return `you are ${this.state.me.userId}${this.state.me.phone ? ` (${this.state.me.phone})` : ''}, device ${this.state.me.deviceId}`
-      case 'help':
-        return HELP_LINES.join('\n')
-      case 'quit':
-        return undefined
-    }
+  execute(command: ChatCommand): Promise<string | undefined> {
+    return runCommand(this.host, command)
   }
 
   async close(): Promise<void> {
@@ -559,7 +479,6 @@ export class ChatSession implements ChatSessionApi {
   // ---- sending ----
 
   private queueSend(conv: ConversationState, text: string, replyTo?: number): void {
-    if (replyTo !== undefined) this.target(conv, replyTo)
     this.typing(false)
     const pending = {conversation: conv.id, clientMsgId: `c-${randomUUID()}`, text, ...(replyTo ? {replyTo} : {})}
     this.dispatch({type: 'queued', pending})
@@ -621,39 +540,6 @@ export class ChatSession implements ChatSessionApi {
     return true
   }
 
-  private open(kind?: 'group'): ConversationState {
-    const id = this.state.selected
-    const conv = id ? this.state.conversations[id] : undefined
-    if (!conv) throw new RequestError({code: 'invalid_request', message: 'open a conversation first: ↑/↓, /dm <user-id>, /group <name> or /join <code>'})
-    if (kind === 'group' && conv.kind !== 'group') throw new RequestError({code: 'invalid_request', message: 'this is not a group'})
-    if (conv.status !== 'member') throw new RequestError({code: 'forbidden', message: `you are no longer a member (${conv.status})`})
-    return conv
-  }
-
-  private target(conv: ConversationState, seq: number) {
-    const m = conv.messages.find((x) => x.seq === seq)
-    if (!m || m.deleted || m.hidden) throw new RequestError({code: 'not_found', message: `no message #${seq} here`})
-    return m
-  }
-
-  /** My own reaction/edit/delete: the acting device gets the reply, not the event; apply it as the entry. */
-  private ownEntry(conversation: string, seq: number | undefined, kind: string, body: Record<string, unknown>): void {
-    if (!seq) return
-    const me = this.state.me
-    const entry: IncomingMessage = {seq, messageId: '', sender: me.userId, senderDevice: me.deviceId, ts: new Date(this.now()).toISOString(), kind, body, clientMsgId: ''}
-    this.dispatch({type: 'messages', conversation, messages: [entry]})
-  }
-
-  private async info(conv: ConversationState): Promise<string> {
-    if (conv.kind === 'group') {
-      const g = await this.request('group.info', {conversation: conv.id})
-      return `${g.name}: ${g.members.map((m) => `${m.user === this.state.me.userId ? 'you' : shortId(m.user)} (${m.role})`).join(', ')}`
-    }
-    const peer = peerOf(conv, this.state.me.userId)
-    const p = peer ? this.state.presence[peer] : undefined
-    return `direct conversation with ${peer ?? '?'}${p ? `, ${p.status}` : ''}${this.codec.encrypts(conv) ? ', end-to-end encrypted' : ''}`
-  }
-
   private dispatch(action: ChatAction): void {
     const next = reduce(this.state, action)
     if (next === this.state) return
@@ -679,10 +565,6 @@ export class ChatSession implements ChatSessionApi {
 
 export class FatalAuthError extends Error {
   override name = 'FatalAuthError'
-}
-
-export function shortId(id: string): string {
-  return id.slice(0, 8)
 }
 
 function httpBase(url: string): string {

@@ -19,6 +19,7 @@ const RETRYABLE = new Set(['timeout', 'unavailable', 'internal', 'rate_limited']
 const RATE_LIMITED_ONLY = new Set(['rate_limited'])
 const REQUEST_TIMEOUT_MS = 30_000
 const GAP_FILL_DELAY_MS = 500
+const LATE_EVENT_GRACE_MS = 1000
 const TICK_MS = 10
 /** Connections being set up at once (login excluded): keeps a ramp-up of thousands from stampeding. */
 const MAX_HANDSHAKES = 200
@@ -128,6 +129,8 @@ class SliceRun {
       const liveSince = this.devices.map((d) => (d.state === 'connected' ? d.helloAt : undefined))
       this.phase = 'final-sync'
       const unreachable = await this.finalSync()
+      // A live event still on its way when the final sync fetched the same message counts as live: give stragglers a moment.
+      await sleep(LATE_EVENT_GRACE_MS)
       this.stopping = true
       await pool(this.devices, 64, async (d) => {
         await d.client?.close().catch(() => {})

@@ -130,7 +130,7 @@ export interface AuditCounts {
   /** Pairs that never arrived, even after the final sync: loss. */
   missing: number
   /** Pairs at devices the final sync could not reach (no connection, inbox or sync failed): not checked, so the run cannot pass. */
-  unverified: number
+  unverified?: number
   /** Acknowledged messages stored more than once (the same clientMsgId at two seqs): loss of idempotency. */
   duplicated: number
   /** Live events that came after a higher seq of the same conversation on the same connection. */

@@ -21,8 +21,8 @@ import {createProbe, type Probe} from './probe.js'
 
 const FULL = process.env.MSGR_CHAOS_FULL === '1'
 const ROUNDS = FULL ? 3 : 1
-const USERS = FULL ? 200 : 30
-const RATE = FULL ? 60 : 15
+const USERS = FULL ? 120 : 30
+const RATE = FULL ? 40 : 15
 const RECOVERY_LIMIT_MS = 60_000
 
 const unavailable = privateServicesUnavailable()

@@ -9,8 +9,8 @@ import {silentLogger} from '../../src/core/logger.js'
 import {sleep} from '../../src/server/local-cluster.js'
 
 // Measures recovery: a probe user with one direct conversation on every partition sends to all of them
-// in rounds; the cluster has recovered from a fault when a whole round is acknowledged again (every
-// partition has a live owner, the bus and database take writes, a gateway takes the probe's socket).
+// in rounds; the cluster has recovered from a fault when a send to every partition has been acknowledged
+// again (every partition has a live owner, the bus and database take writes, a gateway takes the socket).
 
 export interface Probe {
   /** Connects the probe's socket to this gateway (the one a gateway fault will kill). */
@@ -48,8 +48,8 @@ export async function createProbe(options: {databaseUrl: string; jwtSecret: stri
     client?.ws.terminate()
     client = undefined
     const url = base ?? (await route())
-    const c = await MsgrClient.connect(url, me.accessToken, {requestTimeoutMs: 3000, handshakeTimeoutMs: 3000})
-    await c.waitForEvent((e) => e.ev === 'hello', 3000)
+    const c = await MsgrClient.connect(url, me.accessToken, {requestTimeoutMs: 5000, handshakeTimeoutMs: 5000})
+    await c.waitForEvent((e) => e.ev === 'hello', 5000)
     if (conversations.length === 0) conversations = await Promise.all(peers.map(async (peer) => (await c.request('conv.direct', {with: peer})).conversation))
     client = c
   }
@@ -59,23 +59,39 @@ export async function createProbe(options: {databaseUrl: string; jwtSecret: stri
     if (!body.url) throw new Error('no gateway routed')
     return body.url.replace(/^ws/, 'http').replace(/\/v1\/ws$/, '')
   }
-  const round = async (): Promise<boolean> => {
+  let lastError = ''
+  /** Sends once to each conversation not yet in `ok`; adds those acknowledged. */
+  const round = async (ok: Set<string>): Promise<void> => {
     try {
       if (!client || client.closeCode !== undefined) await connect()
-      const c = client!
-      await Promise.all(conversations.map((conversation) => c.request('send', {conversation, clientMsgId: `probe-${tag}-${n++}`, kind: 'text', body: 'probe'})))
-      return true
-    } catch {
-      return false
+    } catch (error) {
+      lastError = `connect: ${(error as Error).message}`
+      return
     }
+    const c = client!
+    await Promise.all(
+      conversations
+        .filter((conversation) => !ok.has(conversation))
+        .map((conversation) =>
+          c.request('send', {conversation, clientMsgId: `probe-${tag}-${n++}`, kind: 'text', body: 'probe'}).then(
+            () => ok.add(conversation),
+            (error: Error) => (lastError = `send: ${error.message}`),
+          ),
+        ),
+    )
   }
 
   return {
     pin: (gatewayUrl) => connect(gatewayUrl),
     async recovery(since, limitMs) {
+      // Each partition counts as recovered at its first acknowledged send after `since`.
+      const ok = new Set<string>()
       for (;;) {
-        if (await round()) return Date.now() - since
-        if (Date.now() - since > limitMs) throw new Error(`not recovered within ${limitMs} ms`)
+        await round(ok)
+        if (conversations.length > 0 && ok.size === conversations.length) return Date.now() - since
+        if (Date.now() - since > limitMs) {
+          throw new Error(`not recovered within ${limitMs} ms: ${ok.size}/${conversations.length} partitions answer; last error: ${lastError}`)
+        }
         await sleep(100)
       }
     },

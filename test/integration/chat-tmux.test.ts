@@ -55,7 +55,9 @@ describe.runIf(hasTmux)('msgr chat in a terminal (tmux)', () => {
   }, 180_000)
   afterAll(async () => {
     try {
+      const socket = tmux('display-message', '-p', '#{socket_path}').trim()
       tmux('kill-server')
+      rmSync(socket, {force: true})
     } catch {
       // already gone
     }

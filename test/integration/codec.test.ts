@@ -111,3 +111,30 @@ describe.each(LEGS)('wire codecs on %s adapters', (leg) => {
     })
   })
 })
+
+describe('permessage-deflate (--ws-compression)', () => {
+  for (const wsCompression of [false, true]) {
+    it(`is ${wsCompression ? 'negotiated when on' : 'not negotiated by default'}, and messages flow either way`, async () => {
+      const cluster = await startCluster('embedded', wsCompression ? {config: {wsCompression}} : {})
+      const clients: MsgrClient[] = []
+      try {
+        const [a, b] = await Promise.all([cluster.login(), cluster.login()])
+        // The ws client offers permessage-deflate by default; the server decides.
+        for (const user of [a, b]) {
+          const client = await MsgrClient.connect(cluster.gateways[0]!.url, user.accessToken)
+          clients.push(client)
+          await client.waitForEvent((e) => e.ev === 'hello')
+        }
+        expect(clients[0]!.ws.extensions).toEqual(wsCompression ? expect.stringContaining('permessage-deflate') : '')
+        const {conversation} = await clients[0]!.request('conv.direct', {with: b.userId})
+        const long = 'compressible '.repeat(200) // over the 256-byte threshold
+        await clients[0]!.request('send', {conversation, clientMsgId: 'z1', kind: 'text', body: long})
+        const got = await clients[1]!.waitForEvent((e) => e.ev === 'message' && e.conversation === conversation)
+        expect(got).toMatchObject({body: long})
+      } finally {
+        await Promise.all(clients.map((c) => c.close().catch(() => {})))
+        await cluster.stop()
+      }
+    })
+  }
+})

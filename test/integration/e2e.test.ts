@@ -310,16 +310,62 @@ describe.each(LEGS)('end-to-end encryption on %s adapters', (leg) => {
       await expectCode(fetcher.c.request('keys.bundle', {user: randomUUID()}), 'not_found')
     })
 
-    it('group messages are encrypted pairwise for every member device', async () => {
+    it('group messages use sender keys: distributed once per device over 1:1 sessions, rotated when a member leaves', async () => {
       const a = await device(0)
       const b = await device(1)
       const c = await device(0)
       const {conversation} = await a.c.request('group.create', {name: 'secret club', members: [b.pair.userId, c.pair.userId]})
-      const members = [a.pair.userId, b.pair.userId, c.pair.userId]
-      const sent = await a.e2e.send(conversation, members, {text: 'group secret'}, randomUUID())
-      for (const r of [b, c]) expect(await r.e2e.decrypt(await message(r.c, conversation, sent.seq))).toEqual({ok: true, text: 'group secret'})
+      let members = [a.pair.userId, b.pair.userId, c.pair.userId]
+      type Body = {devices: Record<string, {type: number}>; group?: {ciphertext: string}}
+      const types = (e: MessageEvent) => Object.values((e.body as Body).devices).map((d) => d.type)
+
+      // First message: the text once under A's sender key; each device gets the sender key over its 1:1 session.
+      const first = await a.e2e.send(conversation, members, {text: 'group secret'}, randomUUID())
+      for (const r of [b, c]) {
+        const event = await message(r.c, conversation, first.seq)
+        expect((event.body as Body).group?.ciphertext).toBeTruthy()
+        expect(types(event)).toEqual([3])
+        expect(await r.e2e.decrypt(event)).toEqual({ok: true, text: 'group secret'})
+      }
+      // Then only pointers (type 7) to the one group ciphertext.
+      const second = await a.e2e.send(conversation, members, {text: 'second secret'}, randomUUID())
+      const secondAtB = await message(b.c, conversation, second.seq)
+      expect(types(secondAtB)).toEqual([7])
+      expect(await b.e2e.decrypt(secondAtB)).toEqual({ok: true, text: 'second secret'})
+      expect(await c.e2e.decrypt(await message(c.c, conversation, second.seq))).toEqual({ok: true, text: 'second secret'})
+      const stored = await cluster.adaptersOf(cluster.gateways[0]!).sql.query<{body: string}>(`SELECT body::text AS body FROM messages WHERE conversation_id = $1 AND kind = 'encrypted'`, [conversation])
+      expect(stored.rows).toHaveLength(2)
+      for (const row of stored.rows) expect(row.body).not.toContain('secret')
+
+      // A tampered group ciphertext is refused (sender keys sign every message).
+      const raw = Buffer.from((secondAtB.body as Body).group!.ciphertext, 'base64')
+      raw[raw.length - 70]! ^= 0x01
+      const forged = {...secondAtB, seq: second.seq + 1000, body: {...(secondAtB.body as Body), group: {ciphertext: raw.toString('base64')}}}
+      expect(await b.e2e.decrypt(forged)).toMatchObject({ok: false, code: 'e2e_decrypt_failed'})
+
+      // C answers with its own sender key.
       const reply = await c.e2e.send(conversation, members, {text: 'group reply'}, randomUUID())
       for (const r of [a, b]) expect(await r.e2e.decrypt(await message(r.c, conversation, reply.seq))).toEqual({ok: true, text: 'group reply'})
+
+      // A new member's device gets the sender key with its first message; the others keep pointers.
+      const d = await device(1)
+      await a.c.request('group.add', {conversation, members: [d.pair.userId]})
+      members = [...members, d.pair.userId]
+      const welcome = await a.e2e.send(conversation, members, {text: 'welcome'}, randomUUID())
+      const welcomeAtD = await message(d.c, conversation, welcome.seq)
+      expect(types(welcomeAtD)).toEqual([3])
+      expect(await d.e2e.decrypt(welcomeAtD)).toEqual({ok: true, text: 'welcome'})
+      expect(types(await message(b.c, conversation, welcome.seq))).toEqual([7])
+
+      // C is removed: A's next message uses a new sender key, distributed again to the members left.
+      await a.c.request('group.remove', {conversation, members: [c.pair.userId]})
+      members = [a.pair.userId, b.pair.userId, d.pair.userId]
+      const after = await a.e2e.send(conversation, members, {text: 'without c'}, randomUUID())
+      for (const r of [b, d]) {
+        const event = await message(r.c, conversation, after.seq)
+        expect(types(event)).toEqual([2])
+        expect(await r.e2e.decrypt(event)).toEqual({ok: true, text: 'without c'})
+      }
     })
   })
 })

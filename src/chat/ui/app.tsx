@@ -126,7 +126,7 @@ export function ChatApp({session, rows, columns, onQuit, now = Date.now}: ChatAp
         <Box flexDirection="column" marginLeft={1} flexGrow={1}>
           <Text wrap="truncate-end" bold>
             {conv ? conversationTitle(conv, me) : 'no conversation open'}
-            {conv?.kind === 'group' ? <Text dimColor>{`  ${conv.memberCount || conv.members.length} members`}</Text> : ''}
+            {conv?.kind === 'group' ? <Text dimColor>{`  ${plural(conv.memberCount || conv.members.length, 'member')}`}</Text> : ''}
             {peer && peer !== me ? <Text dimColor>{`  ${presenceText(state.presence[peer])}`}</Text> : ''}
             {encrypted ? <Text color="green">{'  🔒 end-to-end encrypted'}</Text> : ''}
           </Text>
@@ -155,4 +155,8 @@ export function ChatApp({session, rows, columns, onQuit, now = Date.now}: ChatAp
       )}
     </Box>
   )
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`
 }

@@ -1,3 +1,5 @@
+import {randomUUID} from 'node:crypto'
+
 import {
   CiphertextMessageType,
   ErrorCode,
@@ -7,7 +9,11 @@ import {
   ProtocolAddress,
   PublicKey,
   KEMPublicKey,
+  groupDecrypt,
+  groupEncrypt,
   processPreKeyBundle,
+  processSenderKeyDistributionMessage,
+  SenderKeyDistributionMessage,
   signalDecrypt,
   signalDecryptPreKey,
   signalEncrypt,
@@ -15,7 +21,7 @@ import {
 } from '@signalapp/libsignal-client'
 
 import {type OpInput, RequestError} from '../client.js'
-import type {DeviceCiphertext, E2eEnvelope} from '../../core/e2e/envelope.js'
+import {type DeviceCiphertext, type DeviceEntry, type E2eEnvelope, SENDER_KEY_TYPE} from '../../core/e2e/envelope.js'
 import {E2E_KIND, type KeyBundle, type KeysLowEvent, type OpName, type ResultOf, type SendResult, type ServerEvent} from '../../protocol/frames.js'
 import {identityPublic, lastResort, newPreKeys, newState, PREKEY_BATCH, registration, ROTATE_AFTER_MS, rotateLastResort} from './keygen.js'
 import {type DeviceKey, safetyNumber} from './safety-number.js'
@@ -70,6 +76,13 @@ interface Payload {
   conversation: string
   text: string
   replyTo?: number
+}
+
+/** What a group's 1:1 entries carry: the sender's SenderKeyDistributionMessage (base64). */
+interface KeyPayload {
+  v: 1
+  conversation: string
+  skdm: string
 }
 
 export class E2eDevice {
@@ -240,6 +253,7 @@ export class E2eDevice {
         // The device re-registered with a new identity: its old session is useless (the safety number changes).
         delete this.state.sessions[addr]
         delete this.state.identities[addr]
+        this.forgetSenderKeysOf(d.device)
       }
       if (this.state.sessions[addr] === undefined) need.push(d.device)
     }
@@ -269,6 +283,7 @@ export class E2eDevice {
       // The device re-registered (new identity, new registration id): the directory vouches for the new key.
       delete this.state.sessions[address(user, device).toString()]
       delete this.state.identities[address(user, device).toString()]
+      this.forgetSenderKeysOf(device)
     }
     const need = new Map<string, string[]>()
     for (const {user, device} of [...missing, ...stale]) {
@@ -281,19 +296,54 @@ export class E2eDevice {
   }
 
   private async sendOnce(conversation: string, users: string[], payload: Payload, clientMsgId: string): Promise<SendResult> {
-    const plaintext = new TextEncoder().encode(JSON.stringify(payload)) as Uint8Array<ArrayBuffer>
+    const plaintext = utf8(JSON.stringify(payload))
+    const targets = users.flatMap((user) => (this.state.devices[user] ?? []).map((device) => ({user, device})))
     const envelope: E2eEnvelope = {v: 1, devices: {}}
-    for (const user of users) {
-      for (const device of this.state.devices[user] ?? []) {
-        const message = await signalEncrypt(plaintext, address(user, device), this.local, this.stores.session, this.stores.identity)
-        const type = message.type() === CiphertextMessageType.PreKey ? 3 : 2
-        const session = await this.stores.session.getSession(address(user, device))
-        const registrationId = session?.remoteRegistrationId() ?? 0
-        envelope.devices[device] = {type, ciphertext: b64(message.serialize()), registrationId} satisfies DeviceCiphertext
+    // Groups (more than two members): the text once under this device's sender key; each device gets
+    // either a type 7 pointer to it or, the first time, the sender key itself over its 1:1 session.
+    const group = users.length > 2 ? this.groupState(conversation, users, targets) : undefined
+    let pairwise = plaintext
+    if (group) {
+      const distribution = await SenderKeyDistributionMessage.create(this.local, group.distributionId, this.stores.senderKey) // before groupEncrypt: same iteration
+      const shared = await groupEncrypt(this.local, group.distributionId, this.stores.senderKey, plaintext)
+      envelope.group = {ciphertext: b64(shared.serialize())}
+      pairwise = utf8(JSON.stringify({v: 1, conversation, skdm: b64(distribution.serialize())} satisfies KeyPayload))
+    }
+    const keyed: string[] = []
+    for (const {user, device} of targets) {
+      const to = address(user, device)
+      const session = await this.stores.session.getSession(to)
+      if (group && session && group.sentTo.includes(device)) {
+        envelope.devices[device] = {type: SENDER_KEY_TYPE, registrationId: session.remoteRegistrationId()}
+        continue
       }
+      const message = await signalEncrypt(pairwise, to, this.local, this.stores.session, this.stores.identity)
+      const type = message.type() === CiphertextMessageType.PreKey ? 3 : 2
+      const registrationId = (await this.stores.session.getSession(to))?.remoteRegistrationId() ?? 0
+      envelope.devices[device] = {type, ciphertext: b64(message.serialize()), registrationId} satisfies DeviceCiphertext
+      keyed.push(device)
     }
     await this.save() // ratchets moved: keep them even if the send fails
-    return this.client.request('send', {conversation, clientMsgId, kind: E2E_KIND, body: envelope})
+    const result = await this.client.request('send', {conversation, clientMsgId, kind: E2E_KIND, body: envelope})
+    if (group) group.sentTo.push(...keyed.filter((d) => !group.sentTo.includes(d)))
+    return result
+  }
+
+  /** This device's sender key for a group: a new one whenever a member or a device it was given to is gone. */
+  private groupState(conversation: string, users: string[], targets: Array<{device: string}>) {
+    const devices = new Set(targets.map((t) => t.device))
+    let group = this.state.groups[conversation]
+    if (!group || group.members.some((u) => !users.includes(u)) || group.sentTo.some((d) => !devices.has(d))) {
+      group = {distributionId: randomUUID(), members: users, sentTo: []}
+      this.state.groups[conversation] = group
+    }
+    group.members = users
+    return group
+  }
+
+  /** A device that re-registered lost every sender key it was given. */
+  private forgetSenderKeysOf(device: string): void {
+    for (const group of Object.values(this.state.groups)) group.sentTo = group.sentTo.filter((d) => d !== device)
   }
 
   private async decryptNow(event: EncryptedEvent): Promise<DecryptResult> {
@@ -304,32 +354,34 @@ export class E2eDevice {
     if (entry === 'malformed' || !event.senderDevice) return fail('e2e_malformed', 'not an encrypted envelope')
     if (!entry) return fail('e2e_no_ciphertext', 'this device was not a recipient (it did not exist or had no keys yet)')
     const from = address(event.sender, event.senderDevice)
-    let plain: Uint8Array
-    try {
-      const data = bytes(entry.ciphertext)
-      plain =
-        entry.type === 3
-          ? await signalDecryptPreKey(
-              PreKeySignalMessage.deserialize(data),
-              from,
-              this.local,
-              this.stores.session,
-              this.stores.identity,
-              this.stores.preKey,
-              this.stores.signedPreKey,
-              this.stores.kyberPreKey,
-            )
-          : await signalDecrypt(SignalMessage.deserialize(data), from, this.local, this.stores.session, this.stores.identity)
-    } catch (error) {
-      return libsignalFailure(error)
+    const shared = groupCiphertext(event.body)
+    let inner: unknown
+    if (entry.type === SENDER_KEY_TYPE) {
+      inner = undefined
+    } else {
+      const pairwise = await this.attempt(() => this.decryptPairwise(entry, from))
+      if ('failure' in pairwise) return pairwise.failure
+      inner = pairwise.json
+    }
+    if (isKeyPayload(inner)) {
+      // The sender's sender key for this group, over our 1:1 session; the text is in the group ciphertext.
+      if (inner.conversation !== event.conversation) return fail('e2e_wrong_conversation', 'the ciphertext was written for another conversation')
+      const skdm = inner.skdm
+      const distributed = await this.attempt(async () => {
+        await processSenderKeyDistributionMessage(from, SenderKeyDistributionMessage.deserialize(bytes(skdm)), this.stores.senderKey)
+        return new Uint8Array()
+      })
+      if ('failure' in distributed) return distributed.failure
+      inner = undefined
+    }
+    if (inner === undefined) {
+      if (shared === undefined) return fail('e2e_malformed', 'a sender-key entry without the group ciphertext')
+      const grouped = await this.attempt(() => groupDecrypt(from, this.stores.senderKey, bytes(shared)))
+      if ('failure' in grouped) return grouped.failure
+      inner = grouped.json
     }
     await this.save()
-    let payload: Payload
-    try {
-      payload = JSON.parse(new TextDecoder('utf-8', {fatal: true}).decode(plain)) as Payload
-    } catch {
-      return fail('e2e_malformed', 'the decrypted content is not a msgr payload')
-    }
+    const payload = inner as Payload | undefined
     if (payload?.v !== 1 || typeof payload.text !== 'string') return fail('e2e_malformed', 'the decrypted content is not a msgr payload')
     if (payload.conversation !== event.conversation) return fail('e2e_wrong_conversation', 'the ciphertext was written for another conversation')
     // A device we did not know wrote to us: reply to it too.
@@ -339,6 +391,37 @@ export class E2eDevice {
     if (typeof payload.replyTo === 'number') record.replyTo = payload.replyTo
     await this.remember(record)
     return ok(record)
+  }
+
+  private decryptPairwise(entry: DeviceCiphertext, from: ProtocolAddress): Promise<Uint8Array> {
+    const data = bytes(entry.ciphertext)
+    return entry.type === 3
+      ? signalDecryptPreKey(
+          PreKeySignalMessage.deserialize(data),
+          from,
+          this.local,
+          this.stores.session,
+          this.stores.identity,
+          this.stores.preKey,
+          this.stores.signedPreKey,
+          this.stores.kyberPreKey,
+        )
+      : signalDecrypt(SignalMessage.deserialize(data), from, this.local, this.stores.session, this.stores.identity)
+  }
+
+  /** Runs a libsignal step: its output parsed as JSON (undefined if it is not), or the coded failure. */
+  private async attempt(step: () => Promise<Uint8Array>): Promise<{json: unknown} | {failure: DecryptResult}> {
+    let plain: Uint8Array
+    try {
+      plain = await step()
+    } catch (error) {
+      return {failure: libsignalFailure(error)}
+    }
+    try {
+      return {json: plain.length === 0 ? undefined : JSON.parse(new TextDecoder('utf-8', {fatal: true}).decode(plain))}
+    } catch {
+      return {json: null}
+    }
   }
 
   private pinned(user: string, listed: {device: string; identityKey: string}): string {
@@ -377,15 +460,29 @@ function toPreKeyBundle(b: KeyBundle): PreKeyBundle {
   )
 }
 
-function ownEntry(body: unknown, device: string): DeviceCiphertext | undefined | 'malformed' {
+function ownEntry(body: unknown, device: string): DeviceEntry | undefined | 'malformed' {
   if (typeof body !== 'object' || body === null) return 'malformed'
   const devices = (body as {devices?: unknown}).devices
   if (typeof devices !== 'object' || devices === null) return 'malformed'
   const entry = (devices as Record<string, unknown>)[device]
   if (entry === undefined) return undefined
-  const {type, ciphertext, registrationId} = entry as Partial<DeviceCiphertext>
+  const {type, ciphertext, registrationId} = entry as {type?: number; ciphertext?: unknown; registrationId?: number}
+  if (type === SENDER_KEY_TYPE) return {type: SENDER_KEY_TYPE, registrationId: registrationId ?? 0}
   if ((type !== 2 && type !== 3) || typeof ciphertext !== 'string') return 'malformed'
   return {type, ciphertext, registrationId: registrationId ?? 0}
+}
+
+function groupCiphertext(body: unknown): string | undefined {
+  const group = (body as {group?: {ciphertext?: unknown}} | null)?.group
+  return typeof group?.ciphertext === 'string' ? group.ciphertext : undefined
+}
+
+function isKeyPayload(value: unknown): value is KeyPayload {
+  return typeof value === 'object' && value !== null && typeof (value as KeyPayload).skdm === 'string' && (value as KeyPayload).v === 1
+}
+
+function utf8(text: string): Uint8Array<ArrayBuffer> {
+  return new TextEncoder().encode(text) as Uint8Array<ArrayBuffer>
 }
 
 function libsignalFailure(error: unknown): DecryptResult {

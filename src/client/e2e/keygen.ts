@@ -29,6 +29,8 @@ export function newState(userId: string, deviceId: string, now: number): E2eStat
     sessions: {},
     identities: {},
     devices: {},
+    senderKeys: {},
+    groups: {},
   }
   rotateLastResort(state, now)
   return state

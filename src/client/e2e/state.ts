@@ -24,6 +24,10 @@ export interface E2eState {
   identities: Record<string, string>
   /** User id → device ids (with keys) this device encrypts to; its own device is never listed. */
   devices: Record<string, string[]>
+  /** `<ProtocolAddress>::<distributionId>` → serialized SenderKeyRecord (own and received sender keys). */
+  senderKeys: Record<string, string>
+  /** Group conversation → this device's current sender key and the devices it was distributed to. */
+  groups: Record<string, {distributionId: string; members: string[]; sentTo: string[]}>
 }
 
 export interface PlainRecord {
@@ -39,7 +43,10 @@ export const HISTORY_FILE = 'e2e-history.jsonl'
 
 export async function loadState(dir: string): Promise<E2eState | undefined> {
   try {
-    return JSON.parse(await readFile(join(dir, STATE_FILE), 'utf8')) as E2eState
+    const state = JSON.parse(await readFile(join(dir, STATE_FILE), 'utf8')) as E2eState
+    state.senderKeys ??= {}
+    state.groups ??= {}
+    return state
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw new Error(`cannot read ${join(dir, STATE_FILE)}: ${(error as Error).message}`)

@@ -10,6 +10,8 @@ import {
   PreKeyRecord,
   PreKeyStore,
   PublicKey,
+  SenderKeyRecord,
+  SenderKeyStore,
   SessionRecord,
   SessionStore,
   SignedPreKeyRecord,
@@ -26,6 +28,7 @@ export interface SignalStores {
   preKey: PreKeyStore
   signedPreKey: SignedPreKeyStore
   kyberPreKey: KyberPreKeyStore
+  senderKey: SenderKeyStore
 }
 
 export function createStores(state: E2eState): SignalStores {
@@ -36,6 +39,7 @@ export function createStores(state: E2eState): SignalStores {
     preKey: new StatePreKeyStore(state),
     signedPreKey: new StateSignedPreKeyStore(state),
     kyberPreKey: new StateKyberPreKeyStore(state),
+    senderKey: new StateSenderKeyStore(state),
   }
 }
 
@@ -132,6 +136,19 @@ class StateKyberPreKeyStore extends KyberPreKeyStore {
   }
   // Only last-resort Kyber keys are published; they stay until rotated.
   async markKyberPreKeyUsed(): Promise<void> {}
+}
+
+class StateSenderKeyStore extends SenderKeyStore {
+  constructor(private readonly state: E2eState) {
+    super()
+  }
+  async saveSenderKey(sender: ProtocolAddress, distributionId: string, record: SenderKeyRecord): Promise<void> {
+    this.state.senderKeys[`${sender.toString()}::${distributionId}`] = b64(record.serialize())
+  }
+  async getSenderKey(sender: ProtocolAddress, distributionId: string): Promise<SenderKeyRecord | null> {
+    const stored = this.state.senderKeys[`${sender.toString()}::${distributionId}`]
+    return stored === undefined ? null : SenderKeyRecord.deserialize(bytes(stored))
+  }
 }
 
 function need(value: string | undefined, what: string): string {

@@ -45,7 +45,7 @@ Exits 1 when the audit finds any loss (missing, duplicated, live misses, seq con
     spawn: Flags.boolean({description: 'With --agents: start the agents as child processes (--no-spawn: wait for `msgr sim agent` processes started elsewhere)', allowNo: true, default: true}),
   }
 
-  async run(): Promise<RunSummary> {
+  async run(): Promise<RunSummary & {files: string[]}> {
     const {flags} = await this.parse(SimRun)
     const scenario = await this.scenario(flags)
     const runId = flags['run-id'] ?? defaultRunId()
@@ -100,7 +100,7 @@ Exits 1 when the audit finds any loss (missing, duplicated, live misses, seq con
       this.logToStderr('no message was acknowledged: check the errors above (is the server reachable, are rate limits in the way?)')
       process.exitCode = 1
     }
-    return summary
+    return {...summary, files}
   }
 
   private async scenario(flags: {scenario?: string; users?: number; rate?: string; arrival?: string; duration?: string; 'ramp-up'?: string; 'ramp-down'?: string}): Promise<Scenario> {

@@ -1,11 +1,15 @@
 import {MsgrError} from '../../errors.js'
 import {E2E_KIND, type MessageView} from '../../protocol/frames.js'
 
-// The body of a `send` of kind `encrypted` (docs/e2e.md): one Signal ciphertext per recipient device.
-// The server checks its shape and its device list, never its content.
+// The body of a `send` of kind `encrypted` (docs/e2e.md): an entry per recipient device, each its own
+// Signal ciphertext or (groups, sender keys) a pointer to the one shared `group` ciphertext. The server
+// checks its shape and its device list, never its content.
 
 /** libsignal CiphertextMessageType: 2 a SignalMessage (session exists), 3 a PreKeySignalMessage (starts one). */
 export type CiphertextType = 2 | 3
+
+/** libsignal CiphertextMessageType.SenderKey: the device reads the envelope's `group` ciphertext. */
+export const SENDER_KEY_TYPE = 7
 
 export interface DeviceCiphertext {
   type: CiphertextType
@@ -15,10 +19,20 @@ export interface DeviceCiphertext {
   registrationId: number
 }
 
+/** A device that already holds the sender's sender key: it decrypts `group`. */
+export interface SenderKeyEntry {
+  type: typeof SENDER_KEY_TYPE
+  registrationId: number
+}
+
+export type DeviceEntry = DeviceCiphertext | SenderKeyEntry
+
 export interface E2eEnvelope {
   v: 1
-  /** Recipient device id → its ciphertext. */
-  devices: Record<string, DeviceCiphertext>
+  /** Recipient device id → its entry. */
+  devices: Record<string, DeviceEntry>
+  /** A libsignal SenderKeyMessage (base64) for every device of a group at once. */
+  group?: {ciphertext: string}
 }
 
 /** A device that should have received a copy, with its user (device_mismatch `details.missing`). */
@@ -44,6 +58,7 @@ export interface DeviceMismatch {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/
 const ENTRY_KEYS = ['type', 'ciphertext', 'registrationId']
+const SENDER_KEY_ENTRY_KEYS = ['type', 'registrationId']
 
 /** Checks the envelope shape; throws invalid_request naming the first problem. */
 export function parseEnvelope(body: unknown): E2eEnvelope {
@@ -55,22 +70,26 @@ export function parseEnvelope(body: unknown): E2eEnvelope {
 /** Why `body` is not an envelope, or undefined when it is one. */
 export function envelopeProblem(body: unknown): string | undefined {
   if (!isObject(body)) return 'must be an object {v: 1, devices: {…}}'
-  const extraKeys = Object.keys(body).filter((k) => k !== 'v' && k !== 'devices')
+  const extraKeys = Object.keys(body).filter((k) => k !== 'v' && k !== 'devices' && k !== 'group')
   if (extraKeys.length > 0) return `unexpected field ${JSON.stringify(extraKeys[0])} (the server stores no plaintext beside the ciphertexts)`
   if (body.v !== 1) return 'v must be 1'
-  if (!isObject(body.devices)) return 'devices must be an object of device id → {type, ciphertext}'
+  if (!isObject(body.devices)) return 'devices must be an object of device id → {type, ciphertext, registrationId}'
+  if (body.group !== undefined) {
+    if (!isObject(body.group) || Object.keys(body.group).length !== 1 || !isBase64(body.group.ciphertext)) return 'group must be {ciphertext} with padded base64'
+  }
   for (const [device, entry] of Object.entries(body.devices)) {
     if (!UUID.test(device)) return `device ${JSON.stringify(device.slice(0, 40))} is not a lower-case UUID`
-    if (!isObject(entry)) return `devices.${device} must be {type, ciphertext}`
+    if (!isObject(entry)) return `devices.${device} must be {type, ciphertext, registrationId}`
     const keys = Object.keys(entry)
-    if (keys.length !== 3 || !ENTRY_KEYS.every((k) => keys.includes(k))) return `devices.${device} must have exactly type, ciphertext and registrationId`
-    if (entry.type !== 2 && entry.type !== 3) return `devices.${device}.type must be 2 (message) or 3 (prekey message)`
+    const senderKey = entry.type === SENDER_KEY_TYPE
+    if (senderKey && (keys.length !== 2 || !SENDER_KEY_ENTRY_KEYS.every((k) => keys.includes(k)))) return `devices.${device}: a type 7 entry has exactly type and registrationId`
+    if (!senderKey && (keys.length !== 3 || !ENTRY_KEYS.every((k) => keys.includes(k)))) return `devices.${device} must have exactly type, ciphertext and registrationId`
+    if (!senderKey && entry.type !== 2 && entry.type !== 3) return `devices.${device}.type must be 2 (message), 3 (prekey message) or 7 (sender key)`
     if (!Number.isInteger(entry.registrationId) || (entry.registrationId as number) < 1 || (entry.registrationId as number) > 16380) {
       return `devices.${device}.registrationId must be an integer 1..16380`
     }
-    if (typeof entry.ciphertext !== 'string' || entry.ciphertext.length % 4 !== 0 || !BASE64.test(entry.ciphertext)) {
-      return `devices.${device}.ciphertext must be non-empty, padded base64`
-    }
+    if (senderKey && body.group === undefined) return `devices.${device}: type 7 (sender key) needs the envelope's group ciphertext`
+    if (!senderKey && !isBase64(entry.ciphertext)) return `devices.${device}.ciphertext must be non-empty, padded base64`
   }
   return undefined
 }
@@ -108,6 +127,10 @@ export function forDevice<M extends Pick<MessageView, 'kind' | 'body'>>(message:
   if (message.kind !== E2E_KIND || !isObject(message.body) || !isObject(message.body.devices)) return message
   const own = (message.body.devices as Record<string, unknown>)[device]
   return {...message, body: {...message.body, devices: own === undefined ? {} : {[device]: own}}}
+}
+
+function isBase64(value: unknown): boolean {
+  return typeof value === 'string' && value.length % 4 === 0 && BASE64.test(value)
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

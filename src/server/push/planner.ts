@@ -51,6 +51,15 @@ export function createPushPlanner(deps: {sql: Sql; queue: PushQueue; metrics: Me
           nodes.add(node)
         }
       }
+      // Which delivery on which node carries which event (planFanout reuses the item's event object).
+      const byEvent = new Map<unknown, Map<string, Delivery>>()
+      for (const [node, list] of deliveries) {
+        for (const delivery of list) {
+          let nodes = byEvent.get(delivery.event)
+          if (!nodes) byEvent.set(delivery.event, (nodes = new Map()))
+          nodes.set(node, delivery)
+        }
+      }
       const offline: Uint8Array[] = []
       for (const item of candidates) {
         for (const user of item.recipients) {
@@ -61,7 +70,7 @@ export function createPushPlanner(deps: {sql: Sql; queue: PushQueue; metrics: Me
               continue
             }
             for (const node of nodes) {
-              const delivery = deliveries.get(node)?.find((d) => d.event === item.event)
+              const delivery = byEvent.get(item.event)?.get(node)
               if (delivery) (delivery.push ??= []).push(target)
               else offline.push(encodeJob(jobFor(item.event, target.user, target.device)))
             }

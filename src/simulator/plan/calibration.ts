@@ -87,8 +87,12 @@ export function calibrationFromReport(json: unknown, file: string, base: Calibra
     const c = result.counters
     set('bytesPerConnection', server?.rssBytesPerConnection, 'server RSS per connection')
     if (server?.cpuSeconds !== undefined && c?.deliveredEvents > 0) set('cpuMsPerDelivery', (server.cpuSeconds * 1000) / c.deliveredEvents, 'server CPU ÷ delivered events')
-    if (c?.deliveredEvents > 0) set('wireBytesPerDelivery', c.bytesReceived / c.deliveredEvents, 'bytes received ÷ delivered events (every event counted: an upper bound)')
-    if (c?.sent > 0) set('wireBytesPerSend', c.bytesSent / c.sent, 'bytes sent ÷ sends (typing and receipts counted: an upper bound)')
+    // Byte counters include hellos, syncs, typing and receipts: only a run where message traffic dominates
+    // the setup (at least 10 deliveries per connect) says something about bytes per message.
+    if (c?.deliveredEvents > 0 && c.deliveredEvents >= 10 * Math.max(1, c.connects)) {
+      set('wireBytesPerDelivery', c.bytesReceived / c.deliveredEvents, 'bytes received ÷ delivered events (every event counted: an upper bound)')
+      if (c.sent > 0) set('wireBytesPerSend', c.bytesSent / c.sent, 'bytes sent ÷ sends (typing and receipts counted: an upper bound)')
+    }
     const client = result.resources?.client
     if (client?.connectionsPeak > 0) set('agentBytesPerClient', client.rssBytesPeak / client.connectionsPeak, 'simulator RSS ÷ peak connections')
   }

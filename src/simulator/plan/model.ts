@@ -149,7 +149,7 @@ function compare(plan: Omit<CapacityPlan, 'comparison'>): ComparisonRow[] {
   const seedTextBytesPerYear = s.messagesPerYear * inputs.messageBytes * inputs.replication
   const limitWhy: Record<GatewayLimit, string> = {
     memory: `memory-bound: ${bytes(c.bytesPerConnection)} per connection (measured, not 1 KB) fills ${inputs.server.memoryTarget * 100}% of ${inputs.server.memoryGiB} GiB at ${count(g.connectionsPerGateway)} connections`,
-    cpu: `CPU-bound: ${count(t.liveDeliveriesPerSecondPeak)} deliveries/s at peak × ${c.cpuMsPerDelivery} ms allow ${count(g.connectionsPerGateway)} connections on ${inputs.server.cores} cores at ${inputs.server.cpuTarget * 100}%`,
+    cpu: `CPU-bound: ${count(t.liveDeliveriesPerSecondPeak)} deliveries/s at peak × ${Number(c.cpuMsPerDelivery.toPrecision(3))} ms allow ${count(g.connectionsPerGateway)} connections on ${inputs.server.cores} cores at ${inputs.server.cpuTarget * 100}%`,
     network: `network-bound: ${gbps(bw.peakGbps)} at peak allows ${count(g.connectionsPerGateway)} connections per ${inputs.server.nicGbps} Gbps NIC at ${inputs.server.cpuTarget * 100}%`,
     files: `file-limit-bound: ${count(inputs.server.maxConnectionsPerProcess)} open sockets per gateway process × ${inputs.server.cores} processes`,
   }

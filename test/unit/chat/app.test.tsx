@@ -141,6 +141,20 @@ describe('msgr chat screen', () => {
     expect(frame).toContain('bbbbbbbb is typing…')
   })
 
+  it('wraps long messages and keeps the screen within its rows', () => {
+    const long = `${'word '.repeat(80)}THE-END`
+    let state = scene()
+    for (let i = 10; i < 40; i++) state = reduce(state, {type: 'messages', conversation: DIRECT, messages: [msg(i, {text: i === 39 ? long : `line ${i}`})]})
+    const {lastFrame, unmount} = app(new FakeSession(state))
+    const frame = plain(lastFrame())
+    unmount()
+    expect(frame).toContain('THE-END')
+    expect(frame).toContain('#39 ')
+    expect(frame.split('\n').length).toBeLessThanOrEqual(30)
+    // The oldest messages scrolled off the top to make room.
+    expect(frame).not.toContain('#10 ')
+  })
+
   it('sends what is typed, replies to a chosen message, and reports errors of bad commands', async () => {
     const session = new FakeSession(scene(), async (c) => (c.cmd === 'invite' ? 'invite code XYZ' : undefined))
     const {stdin, lastFrame, unmount} = app(session)

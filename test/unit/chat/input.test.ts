@@ -20,6 +20,7 @@ describe('chat compose line', () => {
     expect(parseInput('/invite')).toEqual({cmd: 'invite', approval: false})
     expect(parseInput('/invite approval')).toEqual({cmd: 'invite', approval: true})
     expect(parseInput('/join AbCdEf12_-xy')).toEqual({cmd: 'join', code: 'AbCdEf12_-xy'})
+    expect(parseInput('/join https://chat.example/join/AbCdEf12_-xy')).toEqual({cmd: 'join', code: 'AbCdEf12_-xy'})
     expect(parseInput('/reply 3')).toEqual({cmd: 'reply', seq: 3})
     expect(parseInput('/reply #3 sure, 12:30')).toEqual({cmd: 'reply', seq: 3, text: 'sure, 12:30'})
     expect(parseInput('/react 5 👍')).toEqual({cmd: 'react', seq: 5, emoji: '👍', remove: false})

@@ -14,6 +14,11 @@ describe('envelopeProblem', () => {
     expect(envelopeProblem({v: 1, devices: {}})).toBeUndefined()
   })
 
+  it('accepts sender-key entries (type 7, no ciphertext) beside a group ciphertext', () => {
+    expect(envelopeProblem({v: 1, devices: {[D1]: {type: 7, registrationId: 3}, [D2]: entry}, group: {ciphertext: 'AAAA'}})).toBeUndefined()
+    expect(envelopeProblem({v: 1, devices: {[D1]: entry}, group: {ciphertext: 'AAAA'}})).toBeUndefined()
+  })
+
   it.each([
     ['a string', 'hello', /must be an object/],
     ['an array', [], /must be an object/],
@@ -22,7 +27,7 @@ describe('envelopeProblem', () => {
     ['devices as an array', {v: 1, devices: []}, /devices must be an object/],
     ['a device id that is not a UUID', {v: 1, devices: {'not-a-uuid': entry}}, /not a lower-case UUID/],
     ['an upper-case device id', {v: 1, devices: {[D1.toUpperCase()]: entry}}, /not a lower-case UUID/],
-    ['an entry that is not an object', {v: 1, devices: {[D1]: 'AAAA'}}, /must be \{type, ciphertext\}/],
+    ['an entry that is not an object', {v: 1, devices: {[D1]: 'AAAA'}}, /must be \{type, ciphertext, registrationId\}/],
     ['an extra key in an entry', {v: 1, devices: {[D1]: {...entry, text: 'hi'}}}, /exactly type, ciphertext and registrationId/],
     ['an entry without registrationId', {v: 1, devices: {[D1]: {type: 2, ciphertext: 'AAAA'}}}, /exactly type, ciphertext and registrationId/],
     ['an unknown type', {v: 1, devices: {[D1]: {...entry, type: 1}}}, /type must be 2/],
@@ -31,6 +36,10 @@ describe('envelopeProblem', () => {
     ['ciphertext that is not base64', {v: 1, devices: {[D1]: {...entry, ciphertext: 'hello world!'}}}, /padded base64/],
     ['unpadded base64', {v: 1, devices: {[D1]: {...entry, ciphertext: 'AAA'}}}, /padded base64/],
     ['an empty ciphertext', {v: 1, devices: {[D1]: {...entry, ciphertext: ''}}}, /padded base64/],
+    ['a type 7 entry without the group ciphertext', {v: 1, devices: {[D1]: {type: 7, registrationId: 3}}}, /needs the envelope's group ciphertext/],
+    ['a type 7 entry with its own ciphertext', {v: 1, devices: {[D1]: {type: 7, registrationId: 3, ciphertext: 'AAAA'}}, group: {ciphertext: 'AAAA'}}, /exactly type and registrationId/],
+    ['a group that is not {ciphertext}', {v: 1, devices: {}, group: {ciphertext: 'AAAA', text: 'hi'}}, /group must be \{ciphertext\}/],
+    ['a group ciphertext that is not base64', {v: 1, devices: {}, group: {ciphertext: 'no!'}}, /group must be/],
   ])('refuses %s', (_what, body, message) => {
     expect(envelopeProblem(body)).toMatch(message)
     expect(() => parseEnvelope(body)).toThrow(MsgrError)

@@ -7,7 +7,7 @@ import {calibrationFromReport, DEFAULT_CALIBRATION} from '../../../src/simulator
 const report = {
   version: 1,
   runId: 'r1',
-  counters: {sent: 20_000, deliveredEvents: 100_000, bytesReceived: 40e6, bytesSent: 6e6},
+  counters: {sent: 20_000, deliveredEvents: 100_000, bytesReceived: 40e6, bytesSent: 6e6, connects: 1000},
   resources: {
     client: {rssBytesPeak: 400e6, heapUsedBytesPeak: 1, cpuUserMs: 1, cpuSystemMs: 1, connectionsPeak: 10_000},
     server: {cpuSeconds: 12, rssBytes: 3e8, cpuMsPerMessage: 0.6, rssBytesPerConnection: 30_000},
@@ -34,6 +34,14 @@ describe('calibrationFromReport', () => {
     expect(c.figures.bytesPerConnection).toBe(20_000)
     expect(c.figures.cpuMsPerDelivery).toBeCloseTo(0.12, 10)
     expect(c.sources.storedBytesPerMessage).toBe('sim-100k.json: calibration.storedBytesPerMessage')
+  })
+
+  it('takes no bytes per message from a run dominated by connects and syncs', () => {
+    const setupHeavy = {...report, counters: {...report.counters, connects: 50_000}}
+    const c = calibrationFromReport(setupHeavy, 'r.json')
+    expect(c.figures.wireBytesPerDelivery).toBe(DEFAULT_CALIBRATION.figures.wireBytesPerDelivery)
+    expect(c.figures.wireBytesPerSend).toBe(DEFAULT_CALIBRATION.figures.wireBytesPerSend)
+    expect(c.figures.bytesPerConnection).toBe(30_000)
   })
 
   it('ignores figures a run could not measure (no server metrics, no deliveries)', () => {
