@@ -99,6 +99,8 @@ export interface TargetResult {
   maxDeliveriesPerSecond: number
   /** Highest rate measured in any step, overloaded ones included (what it pushes while falling behind). */
   peakDeliveriesPerSecond: number
+  /** Even the first step was past the knee: max is then that step's rate, measured under overload. */
+  saturatedFromStart: boolean
   /** Deliveries per server CPU-second at the highest rate (single process targets: per core). */
   deliveriesPerCpuSecond: number
   latencyRun?: StepFigures
@@ -277,6 +279,7 @@ async function setUp(entry: PlanEntry, workload: Workload, options: DeliveryOpti
       ramp: [],
       maxDeliveriesPerSecond: 0,
       peakDeliveriesPerSecond: 0,
+      saturatedFromStart: false,
       deliveriesPerCpuSecond: 0,
       bytesPerFrame: 0,
     }
@@ -316,8 +319,8 @@ async function rampStep(live: Live, offered: number, options: DeliveryOptions, w
 async function runInterleaved(lives: Live[], options: DeliveryOptions, workload: Workload): Promise<void> {
   for (const live of lives) {
     await Promise.all(live.clients.map((c) => c.ask({t: 'prepare'}, 'prepared')))
-    // Warm-up (JIT, pools, stream consumers), not counted.
-    await runStep(live.clients, live.target, live.stepNo++, options.startRate / 2, 1500, options, workload)
+    // Warm-up (JIT, pools, stream consumers, conversation state), not counted.
+    await runStep(live.clients, live.target, live.stepNo++, options.startRate, 3000, options, workload)
   }
   let offered = options.startRate
   for (let i = 0; i < options.maxSteps && lives.some((l) => !l.bad); i++, offered *= options.rampFactor) {
@@ -334,6 +337,7 @@ async function runInterleaved(lives: Live[], options: DeliveryOptions, workload:
     }
     const best = live.good ?? live.result.ramp[0]!
     const result = live.result
+    result.saturatedFromStart = !live.good
     result.maxDeliveriesPerSecond = best.deliveriesPerSecond
     result.peakDeliveriesPerSecond = Math.max(...result.ramp.map((s) => s.deliveriesPerSecond))
     result.deliveriesPerCpuSecond = best.serverCpuSeconds > 0 ? round(best.delivered / best.serverCpuSeconds, 0) : 0
@@ -448,6 +452,7 @@ function toTables(result: DeliveryResult): Table[] {
       'timestamp in the body, in a run at 80% of that rate. per CPU-s: deliveries ÷ CPU seconds of the server processes in the best step (NATS/Postgres/Redis not counted).',
       'Idle memory: (after − before) ÷ connections, read by the server after a forced GC; before = with the warm-up connections open. B/frame: bytes per received frame (msgr: replies too).',
       ...Object.entries(result.ratios).map(([k, v]) => `ratio ${k}: ${fmtRatio(v)}`),
+      ...result.targets.filter((t) => t.saturatedFromStart).map((t) => `!! ${t.name} fell behind already at the first step (${fmtInt(t.ramp[0]?.offeredPerSecond ?? 0)}/s offered): its max is a rate under overload`),
       ...result.skipped.map((x) => `!! skipped ${x}`),
     ],
   }

@@ -1,7 +1,7 @@
 import {RequestError} from '../client/client.js'
 import type {MessageCodec, Request} from './codec.js'
 import {type ChatCommand, HELP_LINES} from './input.js'
-import {type ChatAction, type ChatMessage, type ChatState, type ConversationState, type IncomingMessage, peerOf} from './model.js'
+import {type ChatAction, type ChatMessage, type ChatState, type ConversationState, type IncomingMessage, peerOf, shortId} from './model.js'
 
 // What each compose-line command does, through the protocol ops (docs/chat.md lists them).
 
@@ -118,10 +118,6 @@ export async function runCommand(host: CommandHost, command: ChatCommand): Promi
     case 'quit':
       return undefined
   }
-}
-
-export function shortId(id: string): string {
-  return id.slice(0, 8)
 }
 
 /** The open conversation, which the command needs (a group, for group commands) and the user is in. */

@@ -451,6 +451,11 @@ function expireTyping(state: ChatState, now: number): ChatState {
   return conversations ? {...state, conversations} : state
 }
 
+/** A user or conversation id as the screens show it: its first 8 characters. */
+export function shortId(id: string): string {
+  return id.slice(0, 8)
+}
+
 /** Display text of a decoded body: a string, or an object's text/caption. */
 export function textOf(body: unknown): string | undefined {
   if (typeof body === 'string') return body

@@ -5,9 +5,9 @@ import {MsgrClient, type OpInput, RequestError} from '../client/client.js'
 import type {MessageView, OpName, ResultOf, ServerEvent} from '../protocol/frames.js'
 import {refresh} from './auth.js'
 import {type Decoded, type MessageCodec, PlainCodec, type Request} from './codec.js'
-import {type CommandHost, runCommand, shortId} from './commands.js'
+import {type CommandHost, runCommand} from './commands.js'
 import type {ChatCommand} from './input.js'
-import {type ChatAction, type ChatState, type ConversationState, type IncomingMessage, initialState, peerOf, reduce, sortedConversations} from './model.js'
+import {type ChatAction, type ChatState, type ConversationState, type IncomingMessage, initialState, peerOf, reduce, shortId, sortedConversations} from './model.js'
 import {type ProfileStore, restore} from './store.js'
 import type {StoredAuth} from './store.js'
 
@@ -36,8 +36,6 @@ export interface SessionOptions {
   e2e?: boolean
   /** Called when tokens rotate (to save them). */
   onAuth?: (auth: StoredAuth) => void
-  /** When refresh fails (session revoked): log in again, or throw to give up. */
-  relogin?: () => Promise<StoredAuth>
   backoff?: {minMs: number; maxMs: number}
   requestTimeoutMs?: number
   /** Open the newest conversation when none is open (the screen does; headless sessions by default not). */
@@ -55,6 +53,9 @@ export interface CodecContext {
 
 const RETRYABLE = new Set(['timeout', 'unavailable', 'internal', 'rate_limited'])
 const SYNC_PAGE = 200
+/** How often the connection is checked with a `ping` op, and how long the answer may take. */
+const LIVENESS_MS = 30_000
+const PING_TIMEOUT_MS = 10_000
 
 export class ChatSession implements ChatSessionApi {
   private state: ChatState
@@ -77,6 +78,7 @@ export class ChatSession implements ChatSessionApi {
   private typingSentAt = 0
   private typingIn: string | undefined
   private readonly ticker: NodeJS.Timeout
+  private readonly liveness: NodeJS.Timeout
   private readonly now: () => number
   /** What the slash commands (commands.ts) may use. */
   private readonly host: CommandHost = {
@@ -103,6 +105,9 @@ export class ChatSession implements ChatSessionApi {
       if (Object.values(this.state.conversations).some((c) => Object.keys(c.typing).length > 0)) this.dispatch({type: 'tick', now: this.now()})
     }, 1000)
     this.ticker.unref()
+    // A socket that died without a close (network gone) shows only as silence: ask, and drop it when no answer comes.
+    this.liveness = setInterval(() => void this.checkAlive(), LIVENESS_MS)
+    this.liveness.unref()
   }
 
   /**
@@ -172,6 +177,7 @@ export class ChatSession implements ChatSessionApi {
     this.typing(false)
     this.closed = true
     clearInterval(this.ticker)
+    clearInterval(this.liveness)
     for (const t of this.timers) clearTimeout(t)
     for (const t of this.deliveredTimers.values()) clearTimeout(t)
     clearTimeout(this.inboxTimer)
@@ -261,16 +267,22 @@ export class ChatSession implements ChatSessionApi {
     return client
   }
 
-  /** Refreshes the tokens (saving them at once: the old refresh token is dead); logs in again if that fails. */
+  private async checkAlive(): Promise<void> {
+    const client = this.client
+    if (!client || this.closed) return
+    const answered = await Promise.race([client.request('ping', {}).then(() => true, () => true), new Promise<boolean>((r) => setTimeout(() => r(false), PING_TIMEOUT_MS).unref())])
+    // terminate() closes at once with 1006; the close handler reconnects.
+    if (!answered && this.client === client) client.ws.terminate()
+  }
+
+  /** Refreshes the tokens, saving them at once (the old refresh token is dead). A refused refresh token is fatal. */
   private async rotate(): Promise<void> {
     try {
       this.auth = await refresh(this.auth)
     } catch (error) {
       if (!(error instanceof RequestError) || error.code !== 'invalid_refresh_token') throw error
-      if (!this.options.relogin) throw new FatalAuthError('the session was revoked or expired: run msgr chat again to log in')
-      this.auth = await this.options.relogin().catch((e: Error) => {
-        throw new FatalAuthError(`the session expired and logging in again failed: ${e.message}`)
-      })
+      // A new login is a new device (new keys, no history), so it is the user's call: msgr chat does it at start.
+      throw new FatalAuthError('the session was revoked or expired: run msgr chat again to log in')
     }
     this.options.onAuth?.(this.auth)
   }

@@ -141,17 +141,22 @@ describe.runIf(runnable)('chaos: faults under traffic, on real processes', () =>
     const rows: Row[] = []
     for (let round = 1; round <= ROUNDS; round++) {
       for (const fault of FAULTS) {
-        await probe.recovery(Date.now(), RECOVERY_LIMIT_MS) // healthy before the fault
-        const at = await fault.inject(cluster, probe)
-        const extra = fault.extra?.(cluster, at)
-        const clients = waitFor(async () => (await cluster.connections()) >= sockets, RECOVERY_LIMIT_MS, 100).then(() => Date.now() - at)
-        const sendsMs = await probe.recovery(at, RECOVERY_LIMIT_MS)
-        const clientsMs = await clients
-        const figure = await extra
-        rows.push({round, fault: fault.name, sendsMs, clientsMs, extra: figure && `${figure.label} ${figure.ms} ms`})
-        await fault.heal?.(cluster)
-        await waitFor(async () => (await cluster.partitionsOwned()) === PARTITIONS && (await cluster.leader()) !== undefined, RECOVERY_LIMIT_MS, 200)
-        await sleep(FULL ? 5000 : 1000) // traffic on the healed topology before the next fault
+        try {
+          await probe.recovery(Date.now(), RECOVERY_LIMIT_MS) // healthy before the fault
+          const at = await fault.inject(cluster, probe)
+          const extra = fault.extra?.(cluster, at)
+          const clients = waitFor(async () => (await cluster.connections()) >= sockets, RECOVERY_LIMIT_MS, 100).then(() => Date.now() - at)
+          const sendsMs = await probe.recovery(at, RECOVERY_LIMIT_MS)
+          const clientsMs = await clients
+          const figure = await extra
+          rows.push({round, fault: fault.name, sendsMs, clientsMs, extra: figure && `${figure.label} ${figure.ms} ms`})
+          await fault.heal?.(cluster)
+          await waitFor(async () => (await cluster.partitionsOwned()) === PARTITIONS && (await cluster.leader()) !== undefined, RECOVERY_LIMIT_MS, 200)
+          await sleep(FULL ? 5000 : 1000) // traffic on the healed topology before the next fault
+        } catch (error) {
+          console.log(`chaos: round ${round}, "${fault.name}" failed after:\n${rows.map((r) => JSON.stringify(r)).join('\n')}\n${diagnose(cluster)}`)
+          throw error
+        }
       }
     }
 
@@ -171,6 +176,17 @@ describe.runIf(runnable)('chaos: faults under traffic, on real processes', () =>
     expect(result.audit.expected).toBeGreaterThan(0)
   }, 900_000)
 })
+
+/** The warnings and errors each node logged last. */
+function diagnose(cluster: ChaosCluster): string {
+  return (['cp1', 'cp2', 'gw1', 'gw2', 'wk1', 'wk2'] as const)
+    .map((name) => {
+      const node = cluster.node(name)
+      const lines = node.output().split('\n').filter((l) => /"level":(40|50|60)/.test(l)).slice(-5)
+      return `${name} (${node.url}, exit ${node.proc.exitCode ?? node.proc.signalCode ?? 'running'}):\n  ${lines.join('\n  ')}`
+    })
+    .join('\n')
+}
 
 function printTable(rows: Row[], result: SliceResult): void {
   const lines = [

@@ -5,11 +5,13 @@ import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {E2eCodec} from '../../src/chat/e2e-codec.js'
+import {refresh} from '../../src/chat/auth.js'
 import {ChatSession} from '../../src/chat/session.js'
+import {startChat} from '../../src/chat/start.js'
 import {deliveryMark, unreadCount, visibleMessages} from '../../src/chat/model.js'
 import {openProfile, type StoredAuth} from '../../src/chat/store.js'
 import {requestDrain} from '../../src/control-plane/node-registry.js'
-import {availableLegs, LEGS, sleep, startCluster, type TestCluster, type TestUser, waitFor} from '../helpers/cluster.js'
+import {availableLegs, LEGS, randomPhone, sleep, startCluster, type TestCluster, type TestUser, waitFor} from '../helpers/cluster.js'
 
 // Two headless chat sessions (the session manager the terminal UI drives) against a real cluster:
 // they exchange messages with replies, reactions, edits, deletes, receipts and typing; a drain of the
@@ -160,6 +162,7 @@ describe.each(LEGS)('msgr chat sessions on %s adapters', (leg) => {
         // Each side's own messages in the order typed.
         expect(all.filter((t) => t.startsWith('a'))).toEqual(Array.from({length: N}, (_, i) => `a${i}`))
       }
+      console.info(`[${leg}] chat drain: ${2 * N} messages typed through the drain (A moved after its message ${movedAt}), ${2 * N + 1} held on each side, 0 lost, 0 duplicated`)
       // A session started against the drained gateway opens anyway and says that it keeps trying.
       const late = await open(authOf(await cluster.login(), 0))
       expect(late.getState().connection).toMatchObject({status: 'reconnecting', error: expect.stringMatching(/unavailable|drain/)})
@@ -236,5 +239,34 @@ describe.each(LEGS)('msgr chat sessions on %s adapters', (leg) => {
       await waitFor(() => c.getState().conversations[cConv]?.cursor === 1, 15_000)
       expect(c.getState().conversations[cConv]!.messages[0]!.undecryptable).toMatch(/end-to-end encrypted/)
     }, 90_000)
+
+    it('logs in by phone with the dev server’s code, keeps the tokens, and logs in again when the saved session is dead', async () => {
+      const configDir = join(dir, leg, 'start')
+      const phone = randomPhone()
+      const options = {url: cluster.gateways[1]!.url, phone, configDir, e2e: false, promptCode: async () => 'never asked'}
+      const first = await startChat(options)
+      sessions.push(first)
+      const store = openProfile(configDir, phone)
+      const saved = store.readAuth()!
+      expect(first.getState().connection.status).toBe('online')
+      expect(saved).toMatchObject({phone, userId: first.me.userId, deviceId: first.me.deviceId})
+      await first.close()
+
+      // The same tokens next time: no new login, the same device.
+      const again = await startChat(options)
+      sessions.push(again)
+      expect(again.me.deviceId).toBe(saved.deviceId)
+      await again.close()
+
+      // Someone else rotated the refresh token: the saved one is dead (and the session revoked). The next
+      // start finds out when it refreshes, and logs in again as a new device of the same user.
+      await refresh(store.readAuth()!)
+      store.writeAuth({...store.readAuth()!, accessExpiresAt: 0})
+      const relogged = await startChat(options)
+      sessions.push(relogged)
+      expect(relogged.me.userId).toBe(saved.userId)
+      expect(relogged.me.deviceId).not.toBe(saved.deviceId)
+      expect(relogged.getState().connection.status).toBe('online')
+    }, 60_000)
   })
 })

@@ -363,9 +363,19 @@ describe.each(LEGS)('end-to-end encryption on %s adapters', (leg) => {
       const after = await a.e2e.send(conversation, members, {text: 'without c'}, randomUUID())
       for (const r of [b, d]) {
         const event = await message(r.c, conversation, after.seq)
-        expect(types(event)).toEqual([2])
+        expect(types(event)).not.toEqual([7]) // the new sender key travels 1:1 (type 2 or 3)
         expect(await r.e2e.decrypt(event)).toEqual({ok: true, text: 'without c'})
       }
+
+      // A member's new device: device_mismatch, then it gets the sender key; the others keep pointers.
+      const b2 = await device(0, b.pair.phone)
+      a.log.length = 0
+      const later = await a.e2e.send(conversation, members, {text: 'hello b2'}, randomUUID())
+      expect(a.log).toEqual(['send', 'device_mismatch', 'keys.bundle', 'send'])
+      expect(await b2.e2e.decrypt(await message(b2.c, conversation, later.seq))).toEqual({ok: true, text: 'hello b2'})
+      const laterAtB = await message(b.c, conversation, later.seq)
+      expect(types(laterAtB)).toEqual([7])
+      expect(await b.e2e.decrypt(laterAtB)).toEqual({ok: true, text: 'hello b2'})
     })
   })
 })

@@ -1,11 +1,9 @@
-import {type ChatMessage, type ConversationState, type DeliveryMark, type PendingSend, peerOf} from '../model.js'
+import {type ChatMessage, type ConversationState, type DeliveryMark, type PendingSend, peerOf, shortId} from '../model.js'
 import type {PresenceView} from '../../protocol/frames.js'
 
 // Text of the chat screens, kept out of the components so it can be tested as strings.
 
-export function shortId(id: string): string {
-  return id.slice(0, 8)
-}
+export {shortId} from '../model.js'
 
 /** A user as the screens name them: "you", or the first 8 characters of the id. */
 export function who(user: string, me: string): string {

@@ -29,8 +29,9 @@ import {appendHistory, b64, bytes, type E2eState, loadHistory, loadState, type P
 import {createStores, type SignalStores} from './stores.js'
 
 // One device's end-to-end encryption (docs/e2e.md), on libsignal: keys, sessions, encrypting a message
-// for every device of every member, decrypting what arrives, safety numbers. Group conversations use
-// the same pairwise fan-out (one Signal ciphertext per recipient device), not sender keys.
+// for every device of every member, decrypting what arrives, safety numbers. Direct conversations get
+// one Signal ciphertext per device; groups (more than two members) one sender-key ciphertext for all,
+// with the sender key distributed to each device once over its 1:1 session.
 
 /** What E2eDevice needs of a connection: MsgrClient fits; so does any object with the same `request`. */
 export interface E2eTransport {
@@ -149,9 +150,10 @@ export class E2eDevice {
   }
 
   /**
-   * Encrypts `plaintext` for every device of every member (this device excepted) and sends it as kind
-   * `encrypted`. On device_mismatch it fetches the missing devices' bundles, forgets the extra ones and
-   * sends once more. Retrying with the same clientMsgId is safe (the server answers `duplicate`).
+   * Encrypts `plaintext` for every device of every member (this device excepted; with more than two
+   * members under this device's sender key) and sends it as kind `encrypted`. On device_mismatch it
+   * starts sessions with the missing and stale devices, forgets the extra ones and sends once more.
+   * Retrying with the same clientMsgId is safe (the server answers `duplicate`).
    */
   send(conversation: string, memberUserIds: readonly string[], plaintext: {text: string; replyTo?: number}, clientMsgId: string): Promise<SendResult> {
     return this.serial(async () => {

@@ -128,6 +128,7 @@ class RunState {
     this.#watch()
     const onAbort = () => this.#broadcastAbort('the controller was interrupted')
     this.#options.signal?.addEventListener('abort', onAbort, {once: true})
+    if (this.#options.signal?.aborted) onAbort()
     try {
       await Promise.race([collected, failure])
     } finally {

@@ -14,6 +14,19 @@ import type {InboxEntry} from '../../../src/protocol/frames.js'
 
 const plain = (frame: string | undefined) => stripVTControlCharacters(frame ?? '')
 const tick = () => new Promise((r) => setTimeout(r, 30))
+/** Retries an assertion until it holds (renders and replies are asynchronous; the machine may be busy). */
+async function eventually(check: () => void, ms = 5000): Promise<void> {
+  const end = Date.now() + ms
+  for (;;) {
+    try {
+      check()
+      return
+    } catch (error) {
+      if (Date.now() > end) throw error
+      await tick()
+    }
+  }
+}
 
 const ME = 'aaaaaaaa-0000-4000-8000-00000000000a'
 const BEN = 'bbbbbbbb-0000-4000-8000-00000000000b'
@@ -161,49 +174,51 @@ describe('msgr chat screen', () => {
     await tick()
     stdin.write('hello')
     await tick()
-    expect(plain(lastFrame())).toContain('> hello')
-    expect(session.typed).toContain(true)
+    await eventually(() => expect(plain(lastFrame())).toContain('> hello'))
+    await eventually(() => expect(session.typed).toContain(true))
     stdin.write('\r')
     await tick()
-    expect(session.executed.at(-1)).toEqual({cmd: 'send', text: 'hello'})
+    await eventually(() => expect(session.executed.at(-1)).toEqual({cmd: 'send', text: 'hello'}))
 
     stdin.write('/reply 3')
     await tick()
     stdin.write('\r')
     await tick()
-    expect(plain(lastFrame())).toContain('↪#3 >')
+    await eventually(() => expect(plain(lastFrame())).toContain('↪#3 >'))
     stdin.write('ok!')
     await tick()
     stdin.write('\r')
     await tick()
-    expect(session.executed.at(-1)).toEqual({cmd: 'send', text: 'ok!', replyTo: 3})
-    expect(plain(lastFrame())).not.toContain('↪#3 >')
+    await eventually(() => expect(session.executed.at(-1)).toEqual({cmd: 'send', text: 'ok!', replyTo: 3}))
+    await eventually(() => expect(plain(lastFrame())).not.toContain('↪#3 >'))
 
     stdin.write('/invite')
     await tick()
     stdin.write('\r')
     await tick()
-    expect(plain(lastFrame())).toContain('invite code XYZ')
+    await eventually(() => expect(plain(lastFrame())).toContain('invite code XYZ'))
 
     stdin.write('/dm +15550002222')
     await tick()
     stdin.write('\r')
     await tick()
-    expect(plain(lastFrame())).toContain('no lookup by phone number')
+    await eventually(() => expect(plain(lastFrame())).toContain('no lookup by phone number'))
     // The refused line stays for fixing; Esc clears it.
-    expect(plain(lastFrame())).toContain('> /dm +15550002222')
+    await eventually(() => expect(plain(lastFrame())).toContain('> /dm +15550002222'))
     stdin.write('\u001B')
     await tick()
     await tick()
-    expect(plain(lastFrame())).not.toContain('> /dm')
+    await eventually(() => expect(plain(lastFrame())).not.toContain('> /dm'))
 
     // Text and Enter in one chunk (a paste, tmux send-keys) submit without waiting for a re-render.
     stdin.write('one\rtwo\r')
     await tick()
-    expect(session.executed.slice(-2)).toEqual([
-      {cmd: 'send', text: 'one'},
-      {cmd: 'send', text: 'two'},
-    ])
+    await eventually(() =>
+      expect(session.executed.slice(-2)).toEqual([
+        {cmd: 'send', text: 'one'},
+        {cmd: 'send', text: 'two'},
+      ]),
+    )
     unmount()
   })
 
@@ -214,16 +229,16 @@ describe('msgr chat screen', () => {
     await tick()
     stdin.write('\u001B[B') // down
     await tick()
-    expect(session.selected.at(-1)).toBe(GROUP)
-    expect(plain(lastFrame())).toMatch(/▸ # Climbing/)
+    await eventually(() => expect(session.selected.at(-1)).toBe(GROUP))
+    await eventually(() => expect(plain(lastFrame())).toMatch(/▸ # Climbing/))
     stdin.write('\u001B[A') // up
     await tick()
-    expect(session.selected.at(-1)).toBe(DIRECT)
+    await eventually(() => expect(session.selected.at(-1)).toBe(DIRECT))
     stdin.write('/quit')
     await tick()
     stdin.write('\r')
     await tick()
-    expect(quit).toBe(1)
+    await eventually(() => expect(quit).toBe(1))
     unmount()
   })
 })
