@@ -16,6 +16,7 @@ export const pushFlags = {
   'vapid-public-key': Flags.string({description: 'Web Push VAPID public key (base64url; `npx web-push generate-vapid-keys`)', env: 'MSGR_VAPID_PUBLIC_KEY', dependsOn: ['vapid-private-key', 'vapid-subject']}),
   'vapid-private-key': Flags.string({description: 'Web Push VAPID private key (base64url)', env: 'MSGR_VAPID_PRIVATE_KEY', dependsOn: ['vapid-public-key']}),
   'vapid-subject': Flags.string({description: 'Web Push VAPID contact, mailto: or https: URL', env: 'MSGR_VAPID_SUBJECT'}),
+  'webpush-hosts': Flags.string({description: 'Comma-separated push service hosts a Web Push subscription may point at (subdomains included; default: the major browsers\' services; --dev allows any)', env: 'MSGR_WEBPUSH_HOSTS'}),
   'fcm-service-account': Flags.string({description: 'FCM: path to the Firebase service account JSON (or the JSON itself)', env: 'MSGR_FCM_SERVICE_ACCOUNT'}),
   'fcm-base-url': Flags.string({description: 'FCM HTTP v1 base URL (default https://fcm.googleapis.com)', env: 'MSGR_FCM_BASE_URL'}),
   'fcm-token-url': Flags.string({description: 'OAuth2 token endpoint (default: the service account’s token_uri)', env: 'MSGR_FCM_TOKEN_URL'}),
@@ -36,6 +37,7 @@ export interface PushFlagValues {
   'vapid-public-key'?: string
   'vapid-private-key'?: string
   'vapid-subject'?: string
+  'webpush-hosts'?: string
   'fcm-service-account'?: string
   'fcm-base-url'?: string
   'fcm-token-url'?: string
@@ -57,7 +59,12 @@ export function pushConfigFromFlags(flags: PushFlagValues, dev: boolean): PushCo
     maxAttempts: flags['push-max-attempts'],
     webpush:
       flags['vapid-public-key'] && flags['vapid-private-key']
-        ? {publicKey: flags['vapid-public-key'], privateKey: flags['vapid-private-key'], subject: flags['vapid-subject'] ?? ''}
+        ? {
+            publicKey: flags['vapid-public-key'],
+            privateKey: flags['vapid-private-key'],
+            subject: flags['vapid-subject'] ?? '',
+            allowedHosts: flags['webpush-hosts']?.split(',').map((h) => h.trim().toLowerCase()).filter(Boolean),
+          }
         : undefined,
     fcm: account ? {serviceAccount: parseServiceAccount(inlineOrFile(account, '{')), baseUrl: flags['fcm-base-url'], tokenUrl: flags['fcm-token-url']} : undefined,
     apns: flags['apns-key']

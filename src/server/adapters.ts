@@ -95,7 +95,7 @@ export async function createAdapters(options: AdapterOptions): Promise<Adapters>
       : createMemoryDistinctLimiter()
     opened.push(distinctLimiter)
     const pushQueue = options.natsUrl
-      ? await createNatsPushQueue({url: options.natsUrl, namespace: options.namespace, ackWaitMs: options.pushAckWaitMs, name: options.nodeId, onError: onError('nats push queue')})
+      ? await createNatsPushQueue({url: options.natsUrl, namespace: options.namespace, ackWaitMs: options.pushAckWaitMs, replicas: options.streamReplicas, name: options.nodeId, onError: onError('nats push queue')})
       : createMemoryPushQueue({ackWaitMs: options.pushAckWaitMs})
     opened.push(pushQueue)
     const leaders = createMemoryLeaderGroup()

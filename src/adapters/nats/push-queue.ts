@@ -23,6 +23,8 @@ export interface NatsPushQueueOptions {
   namespace: string
   /** An un-acked job is redelivered after this long (default 30000 ms). */
   ackWaitMs?: number
+  /** Replicas of both streams when they are created (default 1; 3 on a NATS cluster). */
+  replicas?: number
   name?: string
   onError?: (err: unknown) => void
 }
@@ -54,6 +56,7 @@ export async function createNatsPushQueue(options: NatsPushQueueOptions): Promis
       subject: `${options.namespace}.push.jobs`,
       dlqSubject: `${options.namespace}.push.dlq`,
       ackWaitMs: options.ackWaitMs ?? 30_000,
+      replicas: options.replicas ?? 1,
     }
     await ensureStreams(ctx)
     await ensureConsumer(ctx)
@@ -130,6 +133,7 @@ interface Context {
   subject: string
   dlqSubject: string
   ackWaitMs: number
+  replicas: number
 }
 
 const DURABLE = 'push'
@@ -240,7 +244,7 @@ async function ensureStream(
     if (!isApiError(err, JetStreamApiCodes.StreamNotFound)) throw err
   }
   try {
-    await ctx.jsm.streams.add({name, ...config})
+    await ctx.jsm.streams.add({name, ...config, num_replicas: ctx.replicas})
   } catch (err) {
     // Another process may have created it first.
     await ctx.jsm.streams.info(name).catch(() => {

@@ -79,7 +79,7 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
   const all = new Set<Connection>()
   const pending = createPendingSends({bus: deps.bus, partitions: config.partitions, timeoutMs: config.sendTimeoutMs})
   const limits = createGatewayLimits(config.rateLimits, {...deps, nodeId: config.nodeId, limiter: deps.rateLimiter, distinct: deps.distinctLimiter})
-  const ctx = {nodeId: config.nodeId, sql: deps.sql, pending, fanout: deps.fanout, clock: deps.clock, metrics, presence: deps.presence, limits, devices: {providers: deps.push.providers, allowHttpEndpoints: config.dev, closeDevice}}
+  const ctx = {nodeId: config.nodeId, sql: deps.sql, pending, fanout: deps.fanout, clock: deps.clock, metrics, presence: deps.presence, limits, devices: {providers: deps.push.providers, allowHttpEndpoints: config.dev, webpushHosts: config.push.webpush?.allowedHosts, closeDevice}}
   let unsubscribe: (() => void) | undefined
   let heartbeat: NodeJS.Timeout | undefined
   let routeRefresh: NodeJS.Timeout | undefined

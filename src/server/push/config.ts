@@ -18,6 +18,9 @@ export const PUSH_DEFAULTS = {
   sendTimeoutMs: 10_000,
 } as const
 
+/** Hosts (and their subdomains) of the browsers' push services: a Web Push subscription must point at one, so clients cannot make the server POST to arbitrary URLs. */
+export const WEBPUSH_SERVICE_HOSTS = ['fcm.googleapis.com', 'updates.push.services.mozilla.com', 'push.services.mozilla.com', 'notify.windows.com', 'push.apple.com'] as const
+
 const serviceAccountSchema = z.object({project_id: z.string().min(1), client_email: z.string().min(1), private_key: z.string().min(1), token_uri: z.string().optional()})
 
 export const pushConfigSchema = z
@@ -36,7 +39,7 @@ export const pushConfigSchema = z
     sendTimeoutMs: z.number().int().positive().default(PUSH_DEFAULTS.sendTimeoutMs),
     /** The development provider: notifications become log lines. */
     log: z.boolean().default(false),
-    webpush: z.object({publicKey: z.string().min(1), privateKey: z.string().min(1), subject: z.string().regex(/^(mailto:|https:)/, 'VAPID subject: a mailto: or https: URL')}).optional(),
+    webpush: z.object({publicKey: z.string().min(1), privateKey: z.string().min(1), subject: z.string().regex(/^(mailto:|https:)/, 'VAPID subject: a mailto: or https: URL'), allowedHosts: z.array(z.string().min(1)).default([...WEBPUSH_SERVICE_HOSTS])}).optional(),
     fcm: z.object({serviceAccount: serviceAccountSchema, baseUrl: z.url().optional(), tokenUrl: z.url().optional()}).optional(),
     apns: z
       .object({keyId: z.string().min(1), teamId: z.string().min(1), privateKey: z.string().min(1), topic: z.string().min(1), baseUrl: z.url().optional()})

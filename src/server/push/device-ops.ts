@@ -20,6 +20,8 @@ export interface DeviceOpsContext {
   providers: readonly PushProviderName[]
   /** Development only: Web Push endpoints may be plain http:// (local test endpoints). */
   allowHttpEndpoints?: boolean
+  /** Push service hosts a Web Push endpoint must belong to (subdomains included); ignored with allowHttpEndpoints. */
+  webpushHosts?: readonly string[]
   /** Closes every open socket of a logged-out device, on whichever gateway it is. */
   closeDevice(user: string, device: string): Promise<void>
 }
@@ -67,8 +69,17 @@ async function register(ctx: DeviceOpsContext, who: Identity, args: OpArgs<'push
   if (args.provider === 'webpush' && !ctx.allowHttpEndpoints && !args.subscription.endpoint.startsWith('https:')) {
     throw new MsgrError('invalid_request', 'subscription.endpoint must be an https:// URL')
   }
+  if (args.provider === 'webpush' && !ctx.allowHttpEndpoints && !isPushServiceHost(new URL(args.subscription.endpoint).hostname, ctx.webpushHosts ?? [])) {
+    throw new MsgrError('invalid_request', `subscription.endpoint must be on a configured push service (${(ctx.webpushHosts ?? []).join(', ') || 'none'}; see --webpush-hosts)`)
+  }
   const target: PushTarget =
     args.provider === 'webpush' ? {provider: 'webpush', token: args.subscription.endpoint, subscription: args.subscription} : {provider: args.provider, token: args.token}
   await registerPushToken(ctx.sql, who.userId, who.deviceId, target)
   return {}
+}
+
+/** True when `host` is one of `allowed` or a subdomain of one. */
+export function isPushServiceHost(host: string, allowed: readonly string[]): boolean {
+  const h = host.toLowerCase().replace(/\.$/, '')
+  return allowed.some((a) => h === a || h.endsWith(`.${a}`))
 }
