@@ -33,5 +33,7 @@ export const nodeFlags = {
   'tls-cert': Flags.string({description: 'PEM certificate chain: serve https:// and wss:// on --port (with --tls-key); omit when a load balancer terminates TLS', env: 'MSGR_TLS_CERT', dependsOn: ['tls-key']}),
   'tls-key': Flags.string({description: 'PEM private key of --tls-cert', env: 'MSGR_TLS_KEY', dependsOn: ['tls-cert']}),
   'ws-compression': Flags.boolean({description: 'Offer permessage-deflate on WebSockets (saves bandwidth, costs memory and CPU per socket)', env: 'MSGR_WS_COMPRESSION', default: false}),
+  'access-ttl': Flags.integer({description: 'Seconds an access token lives (clients refresh with their refresh token; sockets past it close with 4401)', env: 'MSGR_ACCESS_TTL', default: DEFAULTS.accessTtlSec, min: 30}),
+  'refresh-ttl': Flags.integer({description: 'Seconds a refresh token lives without use', env: 'MSGR_REFRESH_TTL', default: DEFAULTS.refreshTtlSec, min: 60}),
   'send-timeout': Flags.integer({description: 'ms a send waits for its durable ack before answering "timeout"', env: 'MSGR_SEND_TIMEOUT_MS', default: DEFAULTS.sendTimeoutMs, min: 100}),
 }

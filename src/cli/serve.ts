@@ -29,6 +29,8 @@ export interface ServeFlags extends MediaFlagValues, CanaryFlagValues, PushFlagV
   'sms-sink'?: string
   'sms-webhook-url'?: string
   'send-timeout': number
+  'access-ttl'?: number
+  'refresh-ttl'?: number
   'ws-compression': boolean
   'tls-cert'?: string
   'tls-key'?: string
@@ -60,6 +62,8 @@ export async function serve(roles: Role[], flags: ServeFlags, options: {embedded
     partitions: flags.partitions,
     jwtSecret: jwtSecret(flags, dataDir, logger),
     sendTimeoutMs: flags['send-timeout'],
+    accessTtlSec: flags['access-ttl'],
+    refreshTtlSec: flags['refresh-ttl'],
     wsCompression: flags['ws-compression'],
     tls: flags['tls-cert'] && flags['tls-key'] ? {cert: flags['tls-cert'], key: flags['tls-key']} : undefined,
     adminToken: flags['admin-token'] || undefined,

@@ -38,6 +38,12 @@ export function createPostgresSql(options: PostgresOptions): Sql {
     },
     async transaction(fn) {
       const client = await pool.connect()
+      // pg-pool drops its error listener while a client is checked out, and a client whose server goes away
+      // (restart, failover) emits 'error': unheard, that would kill the process. The query in flight
+      // fails instead, and the broken client is destroyed on release.
+      let lost: Error | undefined
+      const onLost = (error: Error) => (lost = error)
+      client.on('error', onLost)
       try {
         await client.query('BEGIN')
         const tx: SqlTx = {
@@ -53,7 +59,8 @@ export function createPostgresSql(options: PostgresOptions): Sql {
         await client.query('ROLLBACK').catch(() => {})
         throw error
       } finally {
-        client.release()
+        client.off('error', onLost)
+        client.release(lost)
       }
     },
     close: () => pool.end(),

@@ -38,32 +38,35 @@ export interface Calibration {
 }
 
 const DEV_BOX = 'dev box, 2 cores'
+/** Smallest samples a report's figures are taken from. */
+const MIN_CONNECTIONS = 1000
+const MIN_DELIVERIES = 10_000
 
 /** Measured on the development machine; each source says by what. */
 export const DEFAULT_CALIBRATION: Calibration = {
   figures: {
-    bytesPerConnection: 20_500,
+    bytesPerConnection: 10_000,
     cpuMsPerDelivery: 0.11,
     workerCpuShare: 0.3,
-    cpuMsPerConnect: 5,
+    cpuMsPerConnect: 7.4,
     wireBytesPerDelivery: 460,
     wireBytesPerSend: 420,
     busBytesPerDelivery: 220,
     storedBytesPerMessage: 750,
     dbMessagesPerSecondPerPrimary: 21_070,
-    agentBytesPerClient: 138 * 1024,
+    agentBytesPerClient: 29_400,
   },
   sources: {
-    bytesPerConnection: `${DEV_BOX}: npm run sim:100k at 3,000 clients on 2 gateways, gateway RSS growth ÷ open connections (≈20 KB also at 2,300 per gateway on 6)`,
+    bytesPerConnection: `${DEV_BOX}: npm run sim:100k at 24,000 clients on 2 gateways, gateway RSS growth ÷ open connections (10,003 B; 20 KB at only 1,500 per gateway)`,
     cpuMsPerDelivery: `${DEV_BOX}: bench groups (embedded leg), 8,759 deliveries/s to groups of 10 in one process (≤ 1 core): an upper bound`,
-    workerCpuShare: `estimate: the runs on the dev box were connect-dominated (the worker took 8% of server CPU there); sequencing + batching + fanout planning of a message-heavy load`,
-    cpuMsPerConnect: `${DEV_BOX}: npm run sim:100k at 3,000 clients, all server CPU ÷ clients connected (token check, route, conversation set-up and sync included)`,
+    workerCpuShare: `estimate for a message-heavy load: the dev-box runs were connect-dominated (the worker took 4% of server CPU in npm run sim:100k)`,
+    cpuMsPerConnect: `${DEV_BOX}: npm run sim:100k at 24,000 clients, server CPU of the ramp-up ÷ connects (token check, route, conversation set-up and sync included)`,
     wireBytesPerDelivery: `protocol v1: a message event with the seed's 100-byte text (4 UUIDs, seq, ts, clientMsgId) = 456 B JSON + 4 B WebSocket header`,
     wireBytesPerSend: `protocol v1: the send frame (286 B with the 100-byte text) + its ack (134 B)`,
     busBytesPerDelivery: `${DEV_BOX}: bench fanout, 10 recipients on 4 gateways = 2,206 bus bytes`,
     storedBytesPerMessage: `${DEV_BOX}: Postgres 15 messages partitions after npm run sim:100k (3,347 rows): heap 443 B/row + indexes (pkey, client id, tsvector) ≈ 310 B/row`,
     dbMessagesPerSecondPerPrimary: `${DEV_BOX}: bench store, worker batch of 1000 = 21,070 msgs/s`,
-    agentBytesPerClient: `${DEV_BOX}: npm run sim:100k at 3,000 clients, agent RSS ÷ clients (process base included: an upper bound)`,
+    agentBytesPerClient: `${DEV_BOX}: npm run sim:100k at 24,000 clients, agent RSS ÷ clients (process base included)`,
   },
 }
 
@@ -84,17 +87,23 @@ export function calibrationFromReport(json: unknown, file: string, base: Calibra
   const result = findResult(json as Record<string, unknown>)
   if (result) {
     const server = result.resources?.server
-    const c = result.counters
-    set('bytesPerConnection', server?.rssBytesPerConnection, 'server RSS per connection')
-    if (server?.cpuSeconds !== undefined && c?.deliveredEvents > 0) set('cpuMsPerDelivery', (server.cpuSeconds * 1000) / c.deliveredEvents, 'server CPU ÷ delivered events')
-    // Byte counters include hellos, syncs, typing and receipts: only a run where message traffic dominates
-    // the setup (at least 10 deliveries per connect) says something about bytes per message.
-    if (c?.deliveredEvents > 0 && c.deliveredEvents >= 10 * Math.max(1, c.connects)) {
-      set('wireBytesPerDelivery', c.bytesReceived / c.deliveredEvents, 'bytes received ÷ delivered events (every event counted: an upper bound)')
-      if (c.sent > 0) set('wireBytesPerSend', c.bytesSent / c.sent, 'bytes sent ÷ sends (typing and receipts counted: an upper bound)')
-    }
     const client = result.resources?.client
-    if (client?.connectionsPeak > 0) set('agentBytesPerClient', client.rssBytesPeak / client.connectionsPeak, 'simulator RSS ÷ peak connections')
+    const c = result.counters
+    // Small runs say more about process start-up than about a connection or a delivery: use a figure only
+    // when its sample is large enough.
+    const connections = client?.connectionsPeak ?? 0
+    const deliveries = c?.deliveredEvents ?? 0
+    if (connections >= MIN_CONNECTIONS) {
+      set('bytesPerConnection', server?.rssBytesPerConnection, 'server RSS per connection')
+      set('agentBytesPerClient', client!.rssBytesPeak / connections, 'simulator RSS ÷ peak connections')
+    }
+    if (deliveries >= MIN_DELIVERIES && server?.cpuSeconds !== undefined) set('cpuMsPerDelivery', (server.cpuSeconds * 1000) / deliveries, 'server CPU ÷ delivered events')
+    // Byte counters include hellos, syncs, typing and receipts (and media uploads): only a run where message
+    // traffic dominates the set-up (10+ deliveries per connect) says something about bytes per message.
+    if (deliveries >= MIN_DELIVERIES && deliveries >= 10 * Math.max(1, c.connects)) {
+      set('wireBytesPerDelivery', c.bytesReceived / deliveries, 'bytes received ÷ delivered events (every event counted: an upper bound)')
+      if (c.sent > 0 && !c.mediaUploads) set('wireBytesPerSend', c.bytesSent / c.sent, 'bytes sent ÷ sends (typing and receipts counted: an upper bound)')
+    }
   }
   const explicit = (json as {calibration?: unknown}).calibration
   if (explicit !== undefined) {

@@ -7,7 +7,7 @@ import {calibrationFromReport, DEFAULT_CALIBRATION} from '../../../src/simulator
 const report = {
   version: 1,
   runId: 'r1',
-  counters: {sent: 20_000, deliveredEvents: 100_000, bytesReceived: 40e6, bytesSent: 6e6, connects: 1000},
+  counters: {sent: 20_000, deliveredEvents: 100_000, bytesReceived: 40e6, bytesSent: 6e6, connects: 1000, mediaUploads: 0},
   resources: {
     client: {rssBytesPeak: 400e6, heapUsedBytesPeak: 1, cpuUserMs: 1, cpuSystemMs: 1, connectionsPeak: 10_000},
     server: {cpuSeconds: 12, rssBytes: 3e8, cpuMsPerMessage: 0.6, rssBytesPerConnection: 30_000},
@@ -34,6 +34,18 @@ describe('calibrationFromReport', () => {
     expect(c.figures.bytesPerConnection).toBe(20_000)
     expect(c.figures.cpuMsPerDelivery).toBeCloseTo(0.12, 10)
     expect(c.sources.storedBytesPerMessage).toBe('sim-100k.json: calibration.storedBytesPerMessage')
+  })
+
+  it('takes nothing from a run too small to say anything', () => {
+    const tiny = {...report, counters: {...report.counters, deliveredEvents: 282, connects: 20}, resources: {...report.resources, client: {...report.resources.client, connectionsPeak: 20}}}
+    expect(calibrationFromReport(tiny, 't.json').figures).toEqual(DEFAULT_CALIBRATION.figures)
+  })
+
+  it('takes no send bytes from a run with media uploads', () => {
+    const media = {...report, counters: {...report.counters, mediaUploads: 30}}
+    const c = calibrationFromReport(media, 'm.json')
+    expect(c.figures.wireBytesPerSend).toBe(DEFAULT_CALIBRATION.figures.wireBytesPerSend)
+    expect(c.figures.wireBytesPerDelivery).toBe(400)
   })
 
   it('takes no bytes per message from a run dominated by connects and syncs', () => {
