@@ -1,4 +1,4 @@
-import type {InboxEntry, PresenceView, ReceiptEvent, TypingEvent} from '../protocol/frames.js'
+import type {InboxEntry, MessageView, PresenceView, ReceiptEvent, TypingEvent} from '../protocol/frames.js'
 
 // The chat client's state as a pure reducer over protocol facts (inbox entries, messages from sync and
 // events, send replies, receipts, typing, presence). No I/O: the session feeds it, the screens read it.
@@ -14,16 +14,7 @@ export const CONTENT_KINDS: ReadonlySet<string> = new Set(['text', 'encrypted', 
 const ENTRY_KINDS: ReadonlySet<string> = new Set(['reaction', 'edit', 'delete'])
 
 /** A message as the session hands it to the model: the wire fields, with its body decoded for display. */
-export interface IncomingMessage {
-  seq: number
-  messageId: string
-  sender: string
-  senderDevice: string
-  ts: string
-  kind: string
-  body: unknown
-  clientMsgId: string
-  replyTo?: number
+export interface IncomingMessage extends Pick<MessageView, 'seq' | 'messageId' | 'sender' | 'senderDevice' | 'ts' | 'kind' | 'body' | 'clientMsgId' | 'replyTo'> {
   deleted?: boolean
   hidden?: boolean
   edited?: boolean

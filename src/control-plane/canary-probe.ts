@@ -41,8 +41,9 @@ export async function runProbe(options: ProbeOptions): Promise<CanaryOutcome> {
   const outcome: Partial<CanaryOutcome> = {}
 
   const bounded = <T>(promise: Promise<T>, what: string) => within(promise, left(), `${what}: no answer within ${options.timeoutMs} ms`, options.signal)
-  const connect = async (address: string, device: CanaryDevice) => {
-    const client = await MsgrClient.connect(`http://${address}`, device.accessToken, {requestTimeoutMs: options.timeoutMs})
+  // A gateway serving TLS itself is probed over wss:// (its certificate must be trusted by this process, e.g. NODE_EXTRA_CA_CERTS).
+  const connect = async (address: string, tls: boolean, device: CanaryDevice) => {
+    const client = await MsgrClient.connect(`${tls ? 'https' : 'http'}://${address}`, device.accessToken, {requestTimeoutMs: options.timeoutMs})
     if (finished) {
       void closeQuickly(client)
       throw new Error('probe already over')
@@ -61,7 +62,7 @@ export async function runProbe(options: ProbeOptions): Promise<CanaryOutcome> {
     outcome.receiver = receiver.id
 
     stage = 'connect'
-    const [from, to] = await bounded(Promise.all([connect(sender.address, a), connect(receiver.address!, b)]), 'connect')
+    const [from, to] = await bounded(Promise.all([connect(sender.address, sender.tls, a), connect(receiver.address!, receiver.stats.tls === true, b)]), 'connect')
 
     stage = 'send'
     const {conversation} = await bounded(from.request('conv.direct', {with: a.userId}), 'conv.direct')

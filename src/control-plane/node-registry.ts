@@ -8,6 +8,8 @@ export interface NodeInfo {
   roles: readonly string[]
   address: string | null
   version: string
+  /** First stats, before the first heartbeat (e.g. `tls`, which routing needs from the start). */
+  stats?: Record<string, unknown>
 }
 
 export interface NodeRecord {
@@ -37,11 +39,11 @@ export interface DrainRequest {
 
 export async function registerNode(sql: Sql, info: NodeInfo): Promise<void> {
   await sql.query(
-    `INSERT INTO nodes (id, role, address, version, state, started_at, heartbeat_at)
-     VALUES ($1, $2, $3, $4, 'active', now(), now())
+    `INSERT INTO nodes (id, role, address, version, state, started_at, heartbeat_at, stats)
+     VALUES ($1, $2, $3, $4, 'active', now(), now(), $5::jsonb)
      ON CONFLICT (id) DO UPDATE SET role = EXCLUDED.role, address = EXCLUDED.address, version = EXCLUDED.version,
-       state = 'active', drain = NULL, started_at = now(), heartbeat_at = now()`,
-    [info.id, info.roles.join(','), info.address, info.version],
+       state = 'active', drain = NULL, started_at = now(), heartbeat_at = now(), stats = EXCLUDED.stats`,
+    [info.id, info.roles.join(','), info.address, info.version, JSON.stringify(info.stats ?? {})],
   )
 }
 

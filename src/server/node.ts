@@ -168,7 +168,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   const url = `${scheme.http}://${host}:${port}`
   const address = config.advertise ?? `${host}:${port}`
 
-  await registerNode(sql, {id: config.nodeId, roles: config.roles, address, version: config.version})
+  await registerNode(sql, {id: config.nodeId, roles: config.roles, address, version: config.version, stats: {tls: config.tls !== undefined}})
   gateway?.start()
   await worker?.start()
   await notifier?.start()

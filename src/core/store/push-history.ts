@@ -1,27 +1,17 @@
+import type {PushHistoryView} from '../../protocol/frames.js'
 import type {Sql} from '../ports.js'
 
 // Notification history per device: one row per outcome of a notification attempt (push.history).
 
-export type PushHistoryStatus = 'sent' | 'retrying' | 'dead_lettered' | 'token_removed' | 'dropped'
+export type PushHistoryStatus = PushHistoryView['status']
 
-export interface PushHistoryRow {
-  id: string
+/** One outcome as recorded: the wire view (src/protocol/frames.ts) without its time, with its device and user. */
+export interface PushHistoryRow extends Omit<PushHistoryView, 'at'> {
   device: string
   user: string
-  status: PushHistoryStatus
-  provider: string | null
-  title: string | null
-  body: string | null
-  count: number
-  conversations: string[]
-  attempt: number
-  detail: string | null
-  providerId: string | null
 }
 
-export interface PushHistoryEntry extends Omit<PushHistoryRow, 'user' | 'device'> {
-  at: string
-}
+export type PushHistoryEntry = PushHistoryView
 
 export async function recordPushHistory(sql: Sql, row: PushHistoryRow, at: Date): Promise<void> {
   await sql.query(
