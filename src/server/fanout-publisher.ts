@@ -11,7 +11,7 @@ export interface FanoutPublisher {
   publish(items: readonly FanoutItem[], acks?: readonly (SendOutcome & {node: string})[]): Promise<void>
 }
 
-export function createFanoutPublisher(deps: {bus: Bus; registry: ConnectionRegistry; metrics: Metrics; logger: Logger; push?: Pick<PushPlanner, 'plan'>}): FanoutPublisher {
+export function createFanoutPublisher(deps: {bus: Bus; registry: ConnectionRegistry; metrics: Metrics; logger: Logger; push?: Pick<PushPlanner, 'eligible' | 'plan'>}): FanoutPublisher {
   return {
     async publish(items, acks = []) {
       const users = new Set<string>()
@@ -19,6 +19,9 @@ export function createFanoutPublisher(deps: {bus: Bus; registry: ConnectionRegis
       let deliveries = new Map<string, Delivery[]>()
       let routes: Map<string, Route[]> | undefined
       if (users.size > 0) {
+        const planFailed = (error: unknown) => deps.logger.error({err: error}, 'push planning failed; no notifications for this batch')
+        // Who may get a push does not depend on where people are connected: that query runs beside the route lookup.
+        const eligibility = deps.push?.eligible(items).catch((error: unknown) => void planFailed(error))
         try {
           routes = await lookupRoutes(deps.registry, [...users])
           deliveries = planFanout(items, routes)
@@ -27,7 +30,8 @@ export function createFanoutPublisher(deps: {bus: Bus; registry: ConnectionRegis
           deps.logger.warn({err: error}, 'route lookup failed; skipping live fanout for this batch')
         }
         // Offline devices get push jobs (queued before the caller acks its batch); live ones ride with their delivery.
-        if (deps.push) await deps.push.plan(items, routes, deliveries).catch((error) => deps.logger.error({err: error}, 'push planning failed; no notifications for this batch'))
+        const eligible = await eligibility
+        if (eligible) await deps.push!.plan(eligible, routes, deliveries).catch(planFailed)
       }
       for (const item of items) deps.metrics.fanouts.inc({strategy: fanoutStrategy(item.recipients.length)})
       for (const [node, batch] of mergeNodeBatches(acks, deliveries)) {

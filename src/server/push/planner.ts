@@ -14,9 +14,18 @@ import type {Metrics} from '../metrics.js'
 // arrives (missed()), so a device that disconnects while the message is in flight still gets its push.
 
 export interface PushPlanner {
-  plan(items: readonly FanoutItem[], routes: ReadonlyMap<string, readonly Route[]> | undefined, deliveries: Map<string, Delivery[]>): Promise<void>
+  /** Which devices of a batch's recipients may get a push (one query); independent of routes, so it runs beside their lookup. */
+  eligible(items: readonly FanoutItem[]): Promise<PushEligibility | undefined>
+  /** Queues jobs for eligible devices with no live route and attaches the others to their deliveries. */
+  plan(eligibility: PushEligibility, routes: ReadonlyMap<string, readonly Route[]> | undefined, deliveries: Map<string, Delivery[]>): Promise<void>
   /** Gateway side: these devices were expected on this gateway but had no open socket. */
   missed(event: MessageEvent, devices: readonly DevicePush[]): Promise<void>
+}
+
+export interface PushEligibility {
+  candidates: Array<FanoutItem & {event: MessageEvent}>
+  /** `conversation|user` → that user's devices that may get a push for it. */
+  byPair: Map<string, DevicePush[]>
 }
 
 export function createPushPlanner(deps: {sql: Sql; queue: PushQueue; metrics: Metrics; logger: Logger}): PushPlanner {
@@ -26,9 +35,9 @@ export function createPushPlanner(deps: {sql: Sql; queue: PushQueue; metrics: Me
   }
 
   return {
-    async plan(items, routes, deliveries) {
+    async eligible(items) {
       const candidates = items.filter((item): item is FanoutItem & {event: MessageEvent} => notifies(item.event))
-      if (candidates.length === 0) return
+      if (candidates.length === 0) return undefined
       const pairs = new Map<string, {conversation: string; user: string}>()
       for (const item of candidates) {
         for (const user of item.recipients) {
@@ -37,12 +46,18 @@ export function createPushPlanner(deps: {sql: Sql; queue: PushQueue; metrics: Me
         }
       }
       const eligible = await pushableDevices(deps.sql, [...pairs.values()])
-      if (eligible.length === 0) return
+      if (eligible.length === 0) return undefined
       const byPair = new Map<string, DevicePush[]>()
       for (const row of eligible) {
         const key = `${row.conversation}|${row.user}`
-        byPair.set(key, [...(byPair.get(key) ?? []), {user: row.user, device: row.device}])
+        let devices = byPair.get(key)
+        if (!devices) byPair.set(key, (devices = []))
+        devices.push({user: row.user, device: row.device})
       }
+      return {candidates, byPair}
+    },
+
+    async plan({candidates, byPair}, routes, deliveries) {
       const liveNodes = new Map<string, Set<string>>()
       for (const [node, list] of routes ?? []) {
         for (const route of list) {
