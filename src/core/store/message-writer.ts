@@ -146,6 +146,7 @@ export async function commitBatch(sql: Sql, plan: BatchPlan): Promise<void> {
     //   and the whole transaction is rolled back and planned again knowing it (seqs must stay gapless).
     const own = new Map<string, {conv: string; user: string; seq: number}>()
     for (const r of rows) own.set(`${r.conversation_id}|${r.sender_id}`, {conv: r.conversation_id, user: r.sender_id, seq: r.seq})
+    const owners = [...own.values()]
     const written = await tx.query<{t: 'moved' | 'inserted'; conversation_id: string; sender_id: string | null; client_msg_id: string | null}>(
       `WITH moved AS (
          UPDATE conversations c SET last_seq = v.to_seq, last_ts = v.ts, changed_xid = pg_current_xact_id()
@@ -173,9 +174,9 @@ export async function commitBatch(sql: Sql, plan: BatchPlan): Promise<void> {
         plan.advances.map((a) => a.from),
         plan.advances.map((a) => a.to),
         plan.advances.map((a) => a.ts),
-        [...own.values()].map((o) => o.conv),
-        [...own.values()].map((o) => o.user),
-        [...own.values()].map((o) => o.seq),
+        owners.map((o) => o.conv),
+        owners.map((o) => o.user),
+        owners.map((o) => o.seq),
         rows.map((r) => r.conversation_id),
         rows.map((r) => r.seq),
         rows.map((r) => r.id),
@@ -196,9 +197,9 @@ export async function commitBatch(sql: Sql, plan: BatchPlan): Promise<void> {
       const ours = new Set(moved.map((r) => r.conversation_id))
       throw new FencingConflict(plan.advances.filter((a) => !ours.has(a.conversation)).map((a) => a.conversation))
     }
-    const inserted = {rows: written.rows.filter((r) => r.t === 'inserted') as Array<{conversation_id: string; sender_id: string; client_msg_id: string}>}
-    if (inserted.rows.length < rows.length) {
-      const done = new Set(inserted.rows.map((r) => sendKey(r.conversation_id, r.sender_id, r.client_msg_id)))
+    const inserted = written.rows.filter((r) => r.t === 'inserted')
+    if (inserted.length < rows.length) {
+      const done = new Set(inserted.map((r) => sendKey(r.conversation_id, r.sender_id!, r.client_msg_id!)))
       throw new AlreadyStored(
         rows
           .filter((r) => !done.has(sendKey(r.conversation_id, r.sender_id, r.client_msg_id)))
