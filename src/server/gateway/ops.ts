@@ -51,7 +51,6 @@ export async function handleOp(ctx: OpContext, who: Identity, request: Request, 
       return {conversation: id, kind: 'direct', members}
     }
     case 'send':
-      if (request.args.kind === E2E_KIND) await assertEnvelopeAddressesDevices(ctx.sql, request.args.conversation, who, request.args.body)
       return send(ctx, who, request.args)
     case 'sync': {
       const page = await syncMessages(ctx.sql, who.userId, request.args.conversation, request.args.after, request.args.limit)
@@ -172,6 +171,8 @@ function assertBodySize(body: unknown, kind?: string): void {
 
 async function send(ctx: OpContext, who: Identity, args: Omit<OpArgs<'send'>, 'body'> & {body: unknown}, meta?: Record<string, unknown>): Promise<object> {
   assertBodySize(args.body, args.kind)
+  // The device check queries the database: only for a body already known to fit.
+  if (args.kind === E2E_KIND) await assertEnvelopeAddressesDevices(ctx.sql, args.conversation, who, args.body)
   await ctx.limits.beforeSend(who, args.conversation, args.kind, args.body)
   const body = await attachMedia(ctx.sql, who.userId, args)
   const envelope: IngestEnvelope = {
