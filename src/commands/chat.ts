@@ -1,3 +1,5 @@
+import '../cli/tty-render.js'
+
 import {createInterface} from 'node:readline/promises'
 
 import {Command, Flags} from '@oclif/core'

@@ -1,3 +1,5 @@
+import '../cli/tty-render.js'
+
 import {Flags} from '@oclif/core'
 
 import {AdminCommand} from '../cli/admin-command.js'

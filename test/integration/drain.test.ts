@@ -19,6 +19,7 @@ class FollowingClient {
   conn!: MsgrClient
   gateway = ''
   moves = 0
+  failedAttempts = 0
   private closed = false
   private switching: Promise<void> | undefined
 
@@ -29,7 +30,10 @@ class FollowingClient {
 
   async connect(url: string): Promise<void> {
     const conn = await MsgrClient.connect(url, this.user.accessToken, {requestTimeoutMs: 15_000})
-    await conn.waitForEvent((e) => e.ev === 'hello')
+    await conn.waitForEvent((e) => e.ev === 'hello', 15_000).catch(async (error: unknown) => {
+      await conn.close().catch(() => {})
+      throw error
+    })
     this.conn = conn
     this.gateway = url
     conn.on('event', (event: ServerEvent) => {
@@ -46,15 +50,16 @@ class FollowingClient {
     this.switching = sleep(after)
       .then(async () => {
         const old = this.conn
-        // The target may be refusing (draining too): try every gateway in turn until one takes us.
-        for (let attempt = 0; ; attempt++) {
+        // The target may be refusing (draining too) or slow under load: try every gateway in turn, backing
+        // off, until one takes us, as a real client does (giving up would strand it on the drained gateway).
+        for (let attempt = 0; !this.closed; attempt++) {
           const url = attempt === 0 ? next : this.urls[attempt % this.urls.length]!
           try {
             await this.connect(url)
             break
-          } catch (error) {
-            if (attempt > 20) throw error
-            await sleep(100)
+          } catch {
+            this.failedAttempts++
+            await sleep(Math.min(1000, 100 * 2 ** Math.min(attempt, 4)))
           }
         }
         this.moves++
@@ -137,7 +142,11 @@ describe.each(LEGS)('drain on %s adapters', (leg) => {
       await waitFor(() => cluster.gateways[0]!.gateway!.connectionCount() === 0, deadlineMs + 15_000, 50)
       const drainedInMs = Date.now() - started
       expect((await fetch(`${urls[0]}/readyz`)).status).toBe(503)
-      await waitFor(() => clients.every((c) => c.gateway === urls[1]), 15_000)
+      await waitFor(() => clients.every((c) => c.gateway === urls[1]), 45_000).catch((error: unknown) => {
+        const behind = clients.filter((c) => c.gateway !== urls[1])
+        const failed = clients.reduce((n, c) => n + c.failedAttempts, 0)
+        throw new Error(`${behind.length} of ${CLIENTS} clients not on the other gateway (${failed} failed connect attempts in all): ${String(error)}`)
+      })
       await sleep(500)
       stop = true
       await Promise.all(loops)
