@@ -108,7 +108,7 @@ async function main(): Promise<void> {
     process.on('SIGTERM', onSignal)
     result = await runDistributed({
       signal: stop.signal,
-      spec: {runId, seed: 100_000, scenario, target: {url: cp.url, via: 'control-plane'}, auth: {databaseUrl: db.url, jwtSecret}, users: o.connections},
+      spec: {runId, seed: 100_000, scenario, target: {url: cp.url, via: 'control-plane'}, auth: {databaseUrl: db.url, jwtSecret, accessTtlSec: 7200}, users: o.connections},
       agents: o.agents,
       natsUrl: urls.nats,
       spawn: true,

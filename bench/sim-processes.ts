@@ -24,7 +24,9 @@ export interface RoleProcess {
 
 /** Starts `msgr <args>` and waits for its "msgr node ready" log line (JSON logs). */
 export async function startRole(name: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs = 120_000): Promise<RoleProcess> {
-  const proc = spawn(process.execPath, [BIN, ...args], {env: {...process.env, MSGR_LOG_FORMAT: 'json', MSGR_LOG_LEVEL: 'info', ...env}, stdio: ['ignore', 'pipe', 'pipe']})
+  // MSGR_ROLE_NODE_ARGS: extra Node flags for the role processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+  const nodeArgs = (process.env.MSGR_ROLE_NODE_ARGS ?? '').split(' ').filter(Boolean)
+  const proc = spawn(process.execPath, [...nodeArgs, BIN, ...args], {env: {...process.env, MSGR_LOG_FORMAT: 'json', MSGR_LOG_LEVEL: 'info', ...env}, stdio: ['ignore', 'pipe', 'pipe']})
   let tail = ''
   let ready = false
   const exited = new Promise<number | string>((resolve) => proc.once('exit', (code, signal) => resolve(code ?? signal ?? -1)))

@@ -20,6 +20,8 @@ interface AckRecord {
 interface ConvBook {
   /** Devices of every member. */
   devices: readonly number[]
+  /** Highest seq known in it: acknowledged to a sender or seen by any device. */
+  highest: number
   acked: Map<number, AckRecord>
   /** clientMsgId → the seq it was first seen at (ack or event); another seq means it was stored twice. */
   seqOf: Map<string, number>
@@ -32,6 +34,8 @@ interface DeviceConv {
   live: SeqSet
   /** Created on the first seq that arrives only through sync (most never need one). */
   synced?: SeqSet
+  /** Seqs this device sent itself (acknowledged to it; the server sends no event back to the sending device). */
+  own?: SeqSet
   /** Highest seq received live on the current connection (reset on reconnect). */
   lastLive: number
   /** Every seq up to this one has arrived (live or sync): where a catch-up sync starts. */
@@ -41,18 +45,23 @@ interface DeviceConv {
 export class AuditBook {
   private readonly convs: ConvBook[] = []
   private readonly states: Map<number, DeviceConv>[]
+  /** Per device, the conversations it is a member of. */
+  private readonly convsOf: number[][]
   private counts = {messages: 0, expected: 0, outOfOrder: 0, redelivered: 0}
   /** Deliveries still outstanding: acked, not yet at a recipient device. */
   pending = 0
 
   constructor(deviceCount: number) {
     this.states = Array.from({length: deviceCount}, () => new Map())
+    this.convsOf = Array.from({length: deviceCount}, () => [])
   }
 
   /** Registers a conversation and the devices of all its members; returns its index. */
   addConversation(devices: readonly number[]): number {
-    this.convs.push({devices, acked: new Map(), seqOf: new Map(), sentAt: new Map(), duplicates: new Set(), conflicts: new Set()})
-    return this.convs.length - 1
+    this.convs.push({devices, highest: 0, acked: new Map(), seqOf: new Map(), sentAt: new Map(), duplicates: new Set(), conflicts: new Set()})
+    const conv = this.convs.length - 1
+    for (const d of devices) this.convsOf[d]!.push(conv)
+    return conv
   }
 
   /** A send is about to go out (its clientMsgId is unique in the run). */
@@ -65,6 +74,7 @@ export class AuditBook {
     const book = this.convs[conv]!
     const sentAt = book.sentAt.get(clientMsgId) ?? 0
     this.checkSeq(book, clientMsgId, seq)
+    if (seq > book.highest) book.highest = seq
     const known = book.acked.get(seq)
     if (known) {
       if (known.messageId !== messageId) book.conflicts.add(seq)
@@ -72,6 +82,9 @@ export class AuditBook {
     }
     book.acked.set(seq, {messageId, senderDevice, sentAt})
     this.counts.messages++
+    const sender = this.state(senderDevice, conv)
+    ;(sender.own ??= new SeqSet()).add(seq)
+    this.advance(sender)
     for (const d of book.devices) {
       if (d === senderDevice) continue
       this.counts.expected++
@@ -88,6 +101,7 @@ export class AuditBook {
     const state = this.state(device, conv)
     const ack = book.acked.get(msg.seq)
     if (ack && ack.messageId !== msg.messageId) book.conflicts.add(msg.seq)
+    if (msg.seq > book.highest) book.highest = msg.seq
     if (msg.clientMsgId !== undefined && book.sentAt.has(msg.clientMsgId)) this.checkSeq(book, msg.clientMsgId, msg.seq)
 
     if (state.live.has(msg.seq) || (how === 'sync' && state.synced?.has(msg.seq))) {
@@ -102,7 +116,7 @@ export class AuditBook {
     } else {
       ;(state.synced ??= new SeqSet()).add(msg.seq)
     }
-    while (state.live.has(state.contiguous + 1) || state.synced?.has(state.contiguous + 1)) state.contiguous++
+    this.advance(state)
     // A sync that ran while the event was on its way fetched it first: the live copy still counts as live.
     if (ack && ack.senderDevice !== device && !syncedFirst) this.pending--
     if (how !== 'live' || msg.clientMsgId === undefined) return undefined
@@ -119,6 +133,16 @@ export class AuditBook {
   /** Where a catch-up sync of this device starts (`after`). */
   syncFrom(device: number, conv: number): number {
     return this.states[device]!.get(conv)?.contiguous ?? 0
+  }
+
+  /**
+   * The conversations in which this device has not got every seq up to the highest one known (acknowledged
+   * to a sender or seen by any device): the only ones a final sync has to read. A device with none is
+   * complete; a message stored twice leaves a gap below the highest seq, so it is read too.
+   */
+  behind(device: number): number[] {
+    const states = this.states[device]!
+    return this.convsOf[device]!.filter((conv) => (states.get(conv)?.contiguous ?? 0) < this.convs[conv]!.highest)
   }
 
   /** Highest seq this device saw live on its current connection (a higher one arriving after a gap means a miss). */
@@ -174,6 +198,11 @@ export class AuditBook {
     const first = book.seqOf.get(clientMsgId)
     if (first === undefined) book.seqOf.set(clientMsgId, seq)
     else if (first !== seq) book.duplicates.add(`${clientMsgId}@${seq}`)
+  }
+
+  private advance(state: DeviceConv): void {
+    const next = (seq: number) => state.live.has(seq) || state.synced?.has(seq) === true || state.own?.has(seq) === true
+    while (next(state.contiguous + 1)) state.contiguous++
   }
 
   private has(device: number, conv: number, seq: number): boolean {

@@ -34,6 +34,7 @@ export function SimDashboard({progress: p, target, history}: SimDashboardProps) 
         </Text>
         <Text>
           pending {p.pending} errors <Text color={p.errors ? 'yellow' : undefined}>{p.errors}</Text>
+          {p.finalSync ? ` final sync ${p.finalSync.done}/${p.finalSync.total} devices that were behind` : ''}
         </Text>
         <Text color={bad ? 'red' : 'green'}>
           audit so far: duplicated {a.duplicated} seq conflicts {a.seqConflicts} out of order {a.outOfOrder} redelivered {a.redelivered} (missing is counted after the final sync)

@@ -15,6 +15,7 @@ export function progressLine(p: Progress): string {
     `p50 ${ms(p.deliveryP50Ms)} p99 ${ms(p.deliveryP99Ms)}`,
     `ack p99 ${ms(p.ackP99Ms)}`,
     `pending ${p.pending}`,
+    ...(p.finalSync ? [`final sync ${p.finalSync.done}/${p.finalSync.total} behind`] : []),
     `errors ${p.errors}`,
     ...(a.duplicated || a.seqConflicts || a.outOfOrder ? [`dup ${a.duplicated} conflicts ${a.seqConflicts} ooo ${a.outOfOrder}`] : []),
   ].join('  ')

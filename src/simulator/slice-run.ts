@@ -7,7 +7,7 @@ import type {ServerEvent} from '../protocol/frames.js'
 import {AuditBook} from './audit.js'
 import type {SliceHooks} from './engine.js'
 import {encodeHistogram} from './histograms.js'
-import {createTokenSource, gatewayUrl, type TokenSource} from './login.js'
+import {closeRoutingSockets, createTokenSource, gatewayUrl, type TokenSource} from './login.js'
 import {Recorder} from './recorder.js'
 import {readServerSample, type ServerSample} from './server-metrics.js'
 import {arrivalsBetween, churnProbability, nextThresholdStep, phaseTimes, phoneFor, pickConversation, planPopulation, type Population, rateAt, sliceRate} from './traffic.js'
@@ -71,12 +71,15 @@ class SliceRun {
   private readonly startedAt = Date.now()
   private phase: Phase = 'login'
   private loggedIn = 0
+  private finalSyncDone = 0
+  private finalSyncTotal = 0
   private connections = 0
   private connectionsPeak = 0
   private rssPeak = 0
   private heapPeak = 0
   private inFlight = 0
   private handshakes = 0
+  private readonly handshakeQueue: Array<() => void> = []
   private stopping = false
   private steadyMs = 0
   private tokens?: TokenSource
@@ -146,6 +149,7 @@ class SliceRun {
       for (const t of this.timers) clearTimeout(t)
       for (const d of this.devices) d.client?.ws.terminate()
       await this.tokens?.close()
+      closeRoutingSockets()
     }
   }
 
@@ -305,8 +309,9 @@ class SliceRun {
     if (this.stopping && !final) return false
     device.state = 'connecting'
     const user = this.users[device.user]!
-    while (this.handshakes >= MAX_HANDSHAKES) await sleep(20)
-    this.handshakes++
+    // At most MAX_HANDSHAKES at once; the others wait their turn in order (no polling): a finished one hands its slot on.
+    if (this.handshakes >= MAX_HANDSHAKES) await new Promise<void>((resolve) => this.handshakeQueue.push(resolve))
+    else this.handshakes++
     let handshaking = true
     const started = performance.now()
     try {
@@ -339,7 +344,7 @@ class SliceRun {
       client.on('close', (code) => this.onClose(device, client, code))
       for (const event of client.events.splice(0)) this.onEvent(device, client, event)
       await hello
-      this.handshakes--
+      this.endHandshake()
       handshaking = false
       device.helloAt = performance.now()
       device.state = 'connected'
@@ -355,7 +360,7 @@ class SliceRun {
       await this.catchUp(device)
       return true
     } catch (error) {
-      if (handshaking) this.handshakes--
+      if (handshaking) this.endHandshake()
       this.rec.error(codeOf(error))
       this.rec.counters.connectErrors++
       if (device.client) device.client.ws.terminate()
@@ -364,6 +369,12 @@ class SliceRun {
       if (!this.stopping && !final) this.later(500 + this.rng() * 1500, () => void this.connect(device))
       return false
     }
+  }
+
+  private endHandshake(): void {
+    const next = this.handshakeQueue.shift()
+    if (next) next()
+    else this.handshakes--
   }
 
   private onEvent(device: Device, client: MsgrClient, event: ServerEvent): void {
@@ -437,7 +448,7 @@ class SliceRun {
   /** The first device of a user creates the conversations the user owns (members[0]). */
   private async createOwned(device: Device): Promise<void> {
     const plan = this.population.conversations
-    for (let c = 0; c < plan.length; c++) {
+    for (const c of this.population.conversationsOf[device.user]!) {
       const conv = plan[c]!
       if (conv.members[0] !== device.user) continue
       const others = conv.members.slice(1).map((m) => this.users[m]!.id!)
@@ -518,11 +529,19 @@ class SliceRun {
     }
   }
 
-  /** Syncs every device; answers the devices it could not check. */
+  /**
+   * Checks every device that is behind somewhere (see AuditBook.behind): connects it if it is not, and
+   * syncs just those conversations. A device that got everything live needs no request at all, so the
+   * final sync of a large run costs what was actually missed, not a reconnect and an inbox per device.
+   * Answers the devices it could not check.
+   */
   private async finalSync(): Promise<Set<number>> {
     const unreachable = new Set<number>()
-    await pool(this.devices, 32, async (device) => {
+    const behind = this.devices.filter((d) => this.book.behind(d.index).length > 0)
+    this.finalSyncTotal = behind.length
+    await pool(behind, 32, async (device) => {
       if (!(await this.finalSyncOf(device))) unreachable.add(device.index)
+      this.finalSyncDone++
     })
     return unreachable
   }
@@ -539,7 +558,10 @@ class SliceRun {
     const mine = (key: string) => key.startsWith(`${device.index}:`)
     while ([...this.syncing].some(mine)) await sleep(50)
     for (let attempt = 1; attempt <= 3; attempt++) {
-      if (await this.catchUp(device)) return true
+      let ok = true
+      for (const conv of this.book.behind(device.index)) ok = (await this.syncConv(device, conv)) && ok
+      // Read to the end of every conversation it was behind in: what is still absent is missing.
+      if (ok) return true
       await sleep(500 * attempt)
     }
     return false
@@ -613,6 +635,7 @@ class SliceRun {
       ...(last.deliveryP99Ms !== undefined ? {deliveryP99Ms: last.deliveryP99Ms} : {}),
       ...(last.ackP99Ms !== undefined ? {ackP99Ms: last.ackP99Ms} : {}),
       pending: Math.max(0, this.book.pending),
+      ...(this.phase === 'final-sync' || this.phase === 'done' ? {finalSync: {done: this.finalSyncDone, total: this.finalSyncTotal}} : {}),
       audit: this.book.sofar(),
     }
   }

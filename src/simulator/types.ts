@@ -114,7 +114,8 @@ export interface SliceSpec {
   /** Source addresses for client sockets, used round-robin (more ephemeral ports per target). */
   localAddresses?: string[]
   /** Issue tokens directly instead of the dev OTP endpoint (fast path for many users). */
-  auth?: {databaseUrl: string; jwtSecret: string}
+  /** Issue tokens against the cluster's Postgres with its JWT secret; accessTtlSec: their lifetime (default the server default, 15 min). */
+  auth?: {databaseUrl: string; jwtSecret: string; accessTtlSec?: number}
 }
 
 /** What must hold at every recipient device for every acknowledged message; counts, never lists. */
@@ -250,6 +251,8 @@ export interface Progress {
   ackP99Ms?: number
   /** Deliveries still outstanding (acked, not yet at every recipient device). */
   pending: number
+  /** Final sync: devices checked so far of those that were behind (the rest got everything live). */
+  finalSync?: {done: number; total: number}
   /** Audit figures so far (missing is only known after the final sync). */
   audit: Pick<AuditCounts, 'outOfOrder' | 'duplicated' | 'seqConflicts' | 'redelivered'>
 }

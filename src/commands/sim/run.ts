@@ -40,6 +40,7 @@ Exits 1 when the audit finds any loss (missing, duplicated, live misses, seq con
     'local-addresses': Flags.string({description: 'Comma-separated source addresses for client sockets, used round-robin (e.g. 127.0.0.2,127.0.0.3)', env: 'MSGR_SIM_LOCAL_ADDRESSES'}),
     'database-url': Flags.string({description: 'Issue tokens directly against this Postgres (fast path for many users; with --jwt-secret)', env: 'MSGR_DATABASE_URL'}),
     'jwt-secret': Flags.string({description: 'The cluster JWT secret (with --database-url)', env: 'MSGR_JWT_SECRET'}),
+    'access-ttl': Flags.integer({description: 'Lifetime in seconds of the access tokens issued with --database-url (default the server default, 900); a run longer than that sees every socket closed and refreshed once per lifetime', min: 60}),
     agents: Flags.integer({description: 'Spread the run over N agent processes coordinated over NATS (0: run in this process)', env: 'MSGR_SIM_AGENTS', default: 0, min: 0}),
     'nats-url': Flags.string({description: 'NATS for --agents', env: 'MSGR_NATS_URL', default: 'nats://127.0.0.1:4222'}),
     spawn: Flags.boolean({description: 'With --agents: start the agents as child processes (--no-spawn: wait for `msgr sim agent` processes started elsewhere)', allowNo: true, default: true}),
@@ -57,7 +58,7 @@ Exits 1 when the audit finds any loss (missing, duplicated, live misses, seq con
       seed: flags.seed,
       scenario,
       target: {url: flags.url, via: flags.via as 'gateway' | 'control-plane'},
-      ...(flags['database-url'] ? {auth: {databaseUrl: flags['database-url'], jwtSecret: flags['jwt-secret']!}} : {}),
+      ...(flags['database-url'] ? {auth: {databaseUrl: flags['database-url'], jwtSecret: flags['jwt-secret']!, ...(flags['access-ttl'] ? {accessTtlSec: flags['access-ttl']} : {})}} : {}),
     }
 
     const json = this.jsonEnabled()

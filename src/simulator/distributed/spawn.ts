@@ -29,7 +29,9 @@ const TAIL_BYTES = 4096
 
 export function spawnAgent(options: SpawnOptions): SpawnedAgent {
   const args = [msgrBin(), 'sim', 'agent', '--nats', options.natsUrl, '--run', options.runId, '--agent-id', options.agentId, '--once', ...(options.args ?? [])]
-  const proc = spawn(process.execPath, args, {env: {...process.env, ...options.env}, stdio: ['ignore', 'pipe', 'pipe']})
+  // MSGR_SIM_AGENT_NODE_ARGS: extra Node flags for spawned agents (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile them).
+  const nodeArgs = (process.env.MSGR_SIM_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean)
+  const proc = spawn(process.execPath, [...nodeArgs, ...args], {env: {...process.env, ...options.env}, stdio: ['ignore', 'pipe', 'pipe']})
   let tail = ''
   const keep = (chunk: Buffer) => {
     tail = (tail + chunk.toString()).slice(-TAIL_BYTES)

@@ -60,6 +60,7 @@ export function mergeProgress(runId: string, snapshots: readonly Progress[]): Pr
     errors: sum((p) => p.errors),
     ackRate: sum((p) => p.ackRate),
     pending: sum((p) => p.pending),
+    ...(snapshots.some((p) => p.finalSync) ? {finalSync: {done: sum((p) => p.finalSync?.done ?? 0), total: sum((p) => p.finalSync?.total ?? 0)}} : {}),
     audit: {
       outOfOrder: sum((p) => p.audit.outOfOrder),
       duplicated: sum((p) => p.audit.duplicated),

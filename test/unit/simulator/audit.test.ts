@@ -104,3 +104,29 @@ describe('unverified deliveries', () => {
     expect(b.finish(allLive, (d) => d === 2)).toMatchObject({expected: 2, deliveredLive: 1, missing: 0, unverified: 1})
   })
 })
+
+describe('which devices the final sync has to read', () => {
+  it('none when every device got everything; its own sends count as had for the sender', () => {
+    const {b, conv} = book()
+    b.sending(conv, 'c1', 100)
+    b.acked(conv, 'c1', 1, 'm1', 0)
+    b.received(1, conv, msg(1, 'c1'), 'live', 110)
+    b.received(2, conv, msg(1, 'c1'), 'live', 110)
+    expect([0, 1, 2].map((d) => b.behind(d))).toEqual([[], [], []])
+  })
+
+  it('a device that missed an acknowledged message, and one with a gap below the highest seq anyone saw', () => {
+    const {b, conv} = book()
+    b.sending(conv, 'c1', 100)
+    b.acked(conv, 'c1', 1, 'm1', 0)
+    b.received(1, conv, msg(1, 'c1'), 'live', 110)
+    // Seq 2 was stored but never acknowledged (its ack was lost); device 1 saw it, devices 0 and 2 did not.
+    b.received(1, conv, msg(2, 'cX'), 'live', 120)
+    expect(b.behind(0)).toEqual([conv])
+    expect(b.behind(1)).toEqual([])
+    expect(b.behind(2)).toEqual([conv])
+    b.received(2, conv, msg(1, 'c1'), 'sync', 200)
+    b.received(2, conv, msg(2, 'cX'), 'sync', 200)
+    expect(b.behind(2)).toEqual([])
+  })
+})
