@@ -86,12 +86,17 @@ async function reactionCounts(sql: Sql, conversation: string, seqs: number[]): P
  * Conversations that changed since `token`. Tokens are the snapshot xmin of the previous read: any
  * transaction still running then has an xid >= xmin, so its rows show up next time (never missed;
  * clients may see a row twice).
+ *
+ * One statement, one round trip: within a statement pg_current_snapshot() is the statement's own
+ * snapshot, the one the rows are read with. The snapshot CTE is LEFT JOINed so an empty inbox still
+ * returns a row carrying the token.
  */
 export async function inbox(sql: Sql, user: string, token?: string): Promise<{conversations: InboxEntry[]; token: string}> {
   const since = token === undefined ? '0' : decodeInboxToken(token)
-  return sql.transaction(async (tx) => {
-    const {rows} = await tx.query<InboxRow>(
-      `SELECT c.id, c.kind, c.title, c.last_seq, c.last_ts, m.read_seq, m.delivered_seq, m.muted, m.archived, 'member' AS status,
+  const {rows} = await sql.query<InboxRow & {xmin: string}>(
+    `WITH snap AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin),
+     changed AS (
+       SELECT c.id, c.kind, c.title, c.last_seq, c.last_ts, m.read_seq, m.delivered_seq, m.muted, m.archived, 'member' AS status,
               (SELECT count(*) FROM members o WHERE o.conversation_id = c.id)::int AS member_count,
               -- Unread: messages people wrote (not reactions, edits or system entries), capped.
               (SELECT count(*) FROM (SELECT 1 FROM messages u
@@ -104,32 +109,33 @@ export async function inbox(sql: Sql, user: string, token?: string): Promise<{co
        SELECT c.id, c.kind, c.title, f.left_seq, NULL, f.left_seq, f.left_seq, false, false, f.reason, 0, 0, NULL
          FROM former_members f JOIN conversations c ON c.id = f.conversation_id
         WHERE f.user_id = $1 AND f.changed_xid >= $2::xid8
-        ORDER BY 5 DESC NULLS LAST, 1`,
-      [user, since, UNREAD_CAP],
-    )
-    const xmin = (await tx.query<{xmin: string}>('SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin')).rows[0]!.xmin
-    return {
-      token: encodeInboxToken(xmin),
-      conversations: rows.map((r) => {
-        const entry: InboxEntry = {
-          conversation: r.id,
-          kind: r.kind,
-          status: r.status,
-          lastSeq: r.last_seq,
-          lastTs: r.last_ts ? r.last_ts.toISOString() : null,
-          readSeq: r.read_seq,
-          deliveredSeq: r.delivered_seq,
-          unread: r.unread,
-          muted: r.muted,
-          archived: r.archived,
-          memberCount: r.member_count,
-        }
-        if (r.kind === 'group') entry.name = r.title
-        if (r.members) entry.members = r.members
-        return entry
-      }),
-    }
-  })
+     )
+     SELECT snap.xmin, changed.* FROM snap LEFT JOIN changed ON true
+      ORDER BY changed.last_ts DESC NULLS LAST, changed.id`,
+    [user, since, UNREAD_CAP],
+  )
+  return {
+    token: encodeInboxToken(rows[0]!.xmin),
+    // The empty inbox's single row is the snapshot alone (id NULL).
+    conversations: rows.filter((r) => r.id !== null).map((r) => {
+      const entry: InboxEntry = {
+        conversation: r.id,
+        kind: r.kind,
+        status: r.status,
+        lastSeq: r.last_seq,
+        lastTs: r.last_ts ? r.last_ts.toISOString() : null,
+        readSeq: r.read_seq,
+        deliveredSeq: r.delivered_seq,
+        unread: r.unread,
+        muted: r.muted,
+        archived: r.archived,
+        memberCount: r.member_count,
+      }
+      if (r.kind === 'group') entry.name = r.title
+      if (r.members) entry.members = r.members
+      return entry
+    }),
+  }
 }
 
 /** Unread counts stop here (clients show "999+"): counting is a range scan per conversation. */
