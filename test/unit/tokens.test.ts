@@ -1,5 +1,5 @@
 import {SignJWT, UnsecuredJWT} from 'jose'
-import {describe, expect, it} from 'vitest'
+import {describe, expect, it, vi} from 'vitest'
 
 import {createAccessTokens, hashRefreshToken, isRefreshTokenShaped, newRefreshToken, type AccessClaims} from '../../src/core/auth/tokens.js'
 import {MsgrError} from '../../src/errors.js'
@@ -12,10 +12,24 @@ const CLAIMS: AccessClaims = {
 }
 
 describe('access tokens', () => {
-  it('round-trips the claims', async () => {
-    const tokens = createAccessTokens({secret: SECRET})
+  it('round-trips the claims and reports the expiry in ms', async () => {
+    const now = Date.UTC(2030, 0, 1)
+    const tokens = createAccessTokens({secret: SECRET, clock: {now: () => now}})
     expect(tokens.ttlSec).toBe(900)
-    expect(await tokens.verify(await tokens.sign(CLAIMS))).toEqual(CLAIMS)
+    expect(await tokens.verify(await tokens.sign(CLAIMS))).toEqual({...CLAIMS, expiresAt: now + 900_000})
+  })
+
+  it('imports the HMAC key into WebCrypto once, not per sign or verify', async () => {
+    const importKey = vi.spyOn(crypto.subtle, 'importKey')
+    try {
+      const tokens = createAccessTokens({secret: SECRET})
+      for (let i = 0; i < 5; i++) await tokens.verify(await tokens.sign(CLAIMS))
+      await expectUnauthenticated(tokens.verify(await createAccessTokens({secret: `${SECRET}-other`}).sign(CLAIMS)), /invalid/)
+      // One import for `tokens`, one for the other issuer.
+      expect(importKey).toHaveBeenCalledTimes(2)
+    } finally {
+      importKey.mockRestore()
+    }
   })
 
   it('carries sub, did, sid, iss and exp = now + ttl', async () => {
@@ -33,7 +47,7 @@ describe('access tokens', () => {
     const tokens = createAccessTokens({secret: SECRET, ttlSec: 60, clock: {now: () => now}})
     const token = await tokens.sign(CLAIMS)
     now += 59_000
-    await expect(tokens.verify(token)).resolves.toEqual(CLAIMS)
+    await expect(tokens.verify(token)).resolves.toMatchObject(CLAIMS)
     now += 2_000
     await expectUnauthenticated(tokens.verify(token), /expired/)
   })

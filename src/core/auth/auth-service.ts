@@ -5,7 +5,7 @@ import {newId} from '../ids.js'
 import type {Logger} from '../logger.js'
 import {systemClock, type Clock, type Sql, type SqlTx} from '../ports.js'
 import type {SmsSink} from './sms.js'
-import {createAccessTokens, hashRefreshToken, isRefreshTokenShaped, isUuid, newRefreshToken, type AccessClaims} from './tokens.js'
+import {createAccessTokens, hashRefreshToken, isRefreshTokenShaped, isUuid, newRefreshToken, type AccessClaims, type VerifiedAccess} from './tokens.js'
 
 export interface DeviceInfo {
   /** 1..64 characters, e.g. "Ana's laptop". */
@@ -50,7 +50,7 @@ export interface AuthService {
   /** Rotates the refresh token; a token used twice revokes its session. */
   refresh(refreshToken: string): Promise<TokenPair>
   /** Signature and expiry only; use isSessionActive to also honour revocation. */
-  verifyAccessToken(token: string): Promise<AccessClaims>
+  verifyAccessToken(token: string): Promise<VerifiedAccess>
   /** The session is live (not revoked, device not revoked, not expired) and, when `of` is given, belongs to that user and device. */
   isSessionActive(sessionId: string, of?: {userId: string; deviceId: string}): Promise<boolean>
   /** The last code the development sink recorded for `phone`. */

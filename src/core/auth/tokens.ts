@@ -1,4 +1,4 @@
-import {createHash, randomBytes} from 'node:crypto'
+import {createHash, randomBytes, webcrypto} from 'node:crypto'
 
 import {SignJWT, errors, jwtVerify} from 'jose'
 
@@ -22,11 +22,16 @@ export interface AccessTokenOptions {
   clock?: Clock
 }
 
+/** Claims of a verified token and when it expires (ms since epoch), read from the one parse of its payload. */
+export interface VerifiedAccess extends AccessClaims {
+  expiresAt: number
+}
+
 export interface AccessTokens {
   readonly ttlSec: number
   sign(claims: AccessClaims): Promise<string>
   /** Throws MsgrError('unauthenticated') when the token is expired, forged or malformed. */
-  verify(token: string): Promise<AccessClaims>
+  verify(token: string): Promise<VerifiedAccess>
 }
 
 export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
@@ -35,7 +40,10 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
   }
   const ttlSec = options.ttlSec ?? DEFAULT_ACCESS_TTL_SEC
   if (!Number.isInteger(ttlSec) || ttlSec <= 0) throw new Error(`access token TTL must be a positive integer, got ${ttlSec}`)
-  const key = new TextEncoder().encode(options.secret)
+  // Imported into WebCrypto once: handed raw bytes, jose would import them again on every sign and verify.
+  let key: Promise<webcrypto.CryptoKey> | undefined
+  const hmacKey = (): Promise<webcrypto.CryptoKey> =>
+    (key ??= webcrypto.subtle.importKey('raw', new TextEncoder().encode(options.secret), {name: 'HMAC', hash: 'SHA-256'}, false, ['sign', 'verify']))
   const clock = options.clock ?? systemClock
 
   return {
@@ -48,13 +56,14 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
         .setIssuer(ACCESS_TOKEN_ISSUER)
         .setIssuedAt(nowSec)
         .setExpirationTime(nowSec + ttlSec)
-        .sign(key)
+        .sign(await hmacKey())
     },
     async verify(token) {
       if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw invalid()
       let payload: Record<string, unknown>
+      const verifyKey = await hmacKey()
       try {
-        ;({payload} = await jwtVerify(token, key, {
+        ;({payload} = await jwtVerify(token, verifyKey, {
           algorithms: ['HS256'],
           issuer: ACCESS_TOKEN_ISSUER,
           requiredClaims: ['exp', 'sub'],
@@ -64,9 +73,10 @@ export function createAccessTokens(options: AccessTokenOptions): AccessTokens {
         if (error instanceof errors.JWTExpired) throw new MsgrError('unauthenticated', 'access token expired; refresh it')
         throw invalid()
       }
-      const {sub, did, sid} = payload
+      const {sub, did, sid, exp} = payload
       if (!isUuid(sub) || !isUuid(did) || !isUuid(sid)) throw invalid()
-      return {userId: sub, deviceId: did, sessionId: sid}
+      // jwtVerify checked `exp` is a number (it is a required claim).
+      return {userId: sub, deviceId: did, sessionId: sid, expiresAt: (exp as number) * 1000}
     },
   }
 }

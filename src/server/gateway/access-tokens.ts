@@ -1,5 +1,3 @@
-import {decodeJwt} from 'jose'
-
 import type {AuthService} from '../../core/auth/auth-service.js'
 import {MsgrError} from '../../errors.js'
 import type {Identity} from './connection.js'
@@ -11,14 +9,14 @@ export type AccessVerifier = (token: string) => Promise<Identity>
 
 export function createSessionVerifier(auth: AuthService): AccessVerifier {
   return async (token) => {
-    const claims = await auth.verifyAccessToken(token)
-    const active = await auth.isSessionActive(claims.sessionId, claims).catch(() => {
+    // expiresAt comes from the payload verify already parsed: sockets are closed with 4401 then.
+    const {userId, deviceId, sessionId, expiresAt} = await auth.verifyAccessToken(token)
+    // One query, no transaction, on every connect: revocation takes effect immediately.
+    const active = await auth.isSessionActive(sessionId, {userId, deviceId}).catch(() => {
       throw new MsgrError('unavailable', 'cannot check the session right now; retry')
     })
     if (!active) throw new MsgrError('unauthenticated', 'session revoked; log in again')
-    // The signature and expiry were just checked: `exp` is a number; sockets are closed with 4401 then.
-    const {exp} = decodeJwt(token)
-    return typeof exp === 'number' ? {...claims, expiresAt: exp * 1000} : claims
+    return {userId, deviceId, sessionId, expiresAt}
   }
 }
 
