@@ -2,12 +2,20 @@ import {collectDefaultMetrics, Counter, Gauge, Histogram, Registry} from 'prom-c
 
 // One Prometheus registry per node (no global default registry), shared by the roles of that node.
 
+const DEFAULT_METRICS_PREFIX = 'msgr_process_'
+// Dropped from the default set: their collectors list every libuv handle, request and resource on each
+// scrape (every socket, at 100k connections), a cost that grows with the load being watched.
+const PER_SOCKET_DEFAULT_METRICS = `${DEFAULT_METRICS_PREFIX}nodejs_active_`
+
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
 export function createMetrics(labels: {node: string}) {
   const registry = new Registry()
   registry.setDefaultLabels(labels)
-  collectDefaultMetrics({register: registry, prefix: 'msgr_process_'})
+  collectDefaultMetrics({register: registry, prefix: DEFAULT_METRICS_PREFIX})
+  for (const metric of registry.getMetricsAsArray()) {
+    if (metric.name.startsWith(PER_SOCKET_DEFAULT_METRICS)) registry.removeSingleMetric(metric.name)
+  }
   const r = [registry]
   return {
     registry,
