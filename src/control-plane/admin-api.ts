@@ -10,6 +10,7 @@ import {clusterStatus, type DrainPlan, type PartitionView, partitionViews, planD
 import {chooseGateway} from './gateway-routing.js'
 import {listLeases} from './leases.js'
 import {cancelDrain, type DrainRequest, listNodes, type NodeRecord, requestDrain} from './node-registry.js'
+import {shortCache} from './short-cache.js'
 
 // The control plane's HTTP face: the operator API under /v1/admin/* (what `msgr node …`, `msgr partition
 // list` and `msgr status` speak) and the public GET /v1/connect that tells a client which gateway to use.
@@ -24,6 +25,8 @@ export interface AdminApiOptions {
   clock?: Clock
   /** The canary as this control plane sees it (src/control-plane/canary.ts); part of the status when given. */
   canary?: () => Promise<CanaryReport>
+  /** How long GET /v1/connect reuses one read of the node list (default CONNECT_NODES_TTL_MS; 0 reads every time). */
+  connectNodesTtlMs?: number
 }
 
 export interface NodesResponse {
@@ -56,6 +59,13 @@ export interface ConnectResponse {
   url: string
 }
 
+/**
+ * GET /v1/connect answers from a node list at most this old instead of one query per client connect. A node
+ * drained through another control plane, or dead, may still be routed to within it: the client is refused
+ * by that gateway (503 on a draining one, no answer from a dead one) and asks again.
+ */
+export const CONNECT_NODES_TTL_MS = 500
+
 export const DRAIN_DEFAULTS = {deadlineSec: 60, force: false, reason: 'drain'} as const
 
 export const drainBodySchema = z.object({
@@ -78,7 +88,9 @@ export function gatewayWsUrl(address: string, tls = false): string {
 
 export function adminRoutes(sql: Sql, options: AdminApiOptions): Route[] {
   const clock = options.clock ?? systemClock
+  // The admin routes read fresh; the public connect route shares one read per window (per instance).
   const nodes = () => listNodes(sql, options.livenessMs)
+  const connectNodes = shortCache(nodes, options.connectNodesTtlMs ?? CONNECT_NODES_TTL_MS, clock)
   const findNode = async (id: string) => {
     const node = (await nodes()).find((n) => n.id === id)
     if (!node) throw new MsgrError('not_found', `no node ${id}`)
@@ -114,7 +126,10 @@ export function adminRoutes(sql: Sql, options: AdminApiOptions): Route[] {
         reason: body.reason,
       }
       if (body.dryRun) return {dryRun: true, plan: planDrain(node, await nodes(), await listLeases(sql), drain)}
-      if (!(await requestDrain(sql, node.id, drain))) throw new MsgrError('conflict', `node ${node.id} stopped meanwhile; there is nothing to drain`)
+      const requested = await requestDrain(sql, node.id, drain)
+      // A drain through this control plane stops its routing to the node at once.
+      connectNodes.invalidate()
+      if (!requested) throw new MsgrError('conflict', `node ${node.id} stopped meanwhile; there is nothing to drain`)
       return {node: await findNode(node.id), drain}
     }),
     admin('POST', '/v1/admin/undrain', async ({req}): Promise<UndrainResponse> => {
@@ -122,6 +137,7 @@ export function adminRoutes(sql: Sql, options: AdminApiOptions): Route[] {
       const node = await findNode(body.node)
       if (node.state === 'stopped') throw new MsgrError('conflict', `node ${node.id} is stopped; start it again instead`)
       const changed = await cancelDrain(sql, node.id)
+      connectNodes.invalidate()
       return {node: await findNode(node.id), changed}
     }),
     admin('GET', '/v1/admin/partitions', async (): Promise<PartitionsResponse> => ({
@@ -140,7 +156,7 @@ export function adminRoutes(sql: Sql, options: AdminApiOptions): Route[] {
       handler: async ({url}): Promise<ConnectResponse> => {
         const user = connectQuerySchema.safeParse(url.searchParams.get('user'))
         if (!user.success) throw new MsgrError('invalid_request', 'user: pass the user id (a UUID), e.g. /v1/connect?user=<uuid>')
-        const choice = chooseGateway(await nodes(), user.data)
+        const choice = chooseGateway(await connectNodes.get(), user.data)
         if (!choice) throw new MsgrError('unavailable', 'no active gateway; retry shortly')
         return {node: choice.node, url: gatewayWsUrl(choice.address, choice.tls)}
       },
