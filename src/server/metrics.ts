@@ -1,3 +1,5 @@
+import {readdirSync, statSync} from 'node:fs'
+
 import {collectDefaultMetrics, Counter, Gauge, Histogram, Registry} from 'prom-client'
 
 // One Prometheus registry per node (no global default registry), shared by the roles of that node.
@@ -9,6 +11,12 @@ const PER_SOCKET_DEFAULT_METRICS = `${DEFAULT_METRICS_PREFIX}nodejs_active_`
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
+/** Open file descriptors of this process: st_size of /proc/self/fd is their count on Linux 6.2+ (0 before). */
+export function openFdCount(): number {
+  const size = statSync('/proc/self/fd').size
+  return size > 0 ? size : readdirSync('/proc/self/fd').length - 1 // the listing's own descriptor
+}
+
 export function createMetrics(labels: {node: string}) {
   const registry = new Registry()
   registry.setDefaultLabels(labels)
@@ -17,6 +25,15 @@ export function createMetrics(labels: {node: string}) {
     if (metric.name.startsWith(PER_SOCKET_DEFAULT_METRICS)) registry.removeSingleMetric(metric.name)
   }
   const r = [registry]
+  // The default open-fds collector lists /proc/self/fd on every scrape (~20 ms at 18k sockets); the same
+  // figure from one stat of the directory where the kernel gives it (Linux 6.2+), else from the listing.
+  const openFds = `${DEFAULT_METRICS_PREFIX}process_open_fds`
+  if (registry.getSingleMetric(openFds)) {
+    registry.removeSingleMetric(openFds)
+    new Gauge({name: openFds, help: 'Number of open file descriptors.', registers: r, collect() {
+      this.set(openFdCount())
+    }})
+  }
   return {
     registry,
     connections: new Gauge({name: 'msgr_ws_connections', help: 'Open WebSocket connections', registers: r}),

@@ -13,3 +13,19 @@ describe('createMetrics', () => {
     expect(await registry.metrics()).not.toMatch(/nodejs_active_(handles|requests|resources)/)
   })
 })
+
+describe.runIf(process.platform === 'linux')('open file descriptors', () => {
+  it('counts the descriptors this process opens and closes', async () => {
+    const {openSync, closeSync} = await import('node:fs')
+    const {openFdCount} = await import('../../../src/server/metrics.js')
+    const before = openFdCount()
+    const fds = Array.from({length: 50}, () => openSync('/dev/null', 'r'))
+    expect(openFdCount() - before).toBe(50)
+    for (const fd of fds) closeSync(fd)
+    expect(openFdCount()).toBe(before)
+    const {registry} = createMetrics({node: 'n1'})
+    const text = await registry.metrics()
+    const value = Number(/^msgr_process_process_open_fds\{[^}]*\} (\d+)$/m.exec(text)?.[1])
+    expect(Math.abs(value - openFdCount())).toBeLessThanOrEqual(2)
+  })
+})
