@@ -117,7 +117,7 @@ export interface DeliveryResult {
   chart?: string
 }
 
-interface Workload {
+export interface Workload {
   /** Per client process: its users (global indexes) and conversations (local member indexes). */
   shares: Array<{users: number[]; conversations: ClientConversation[]}>
   groups: number
@@ -190,7 +190,7 @@ export async function benchDelivery(options: DeliveryOptions = DELIVERY_DEFAULTS
   return {result, tables: toTables(result)}
 }
 
-function buildWorkload(options: DeliveryOptions): Workload {
+export function buildWorkload(options: DeliveryOptions): Workload {
   const pairs = Math.floor((options.clients * options.pairShare) / 2)
   const groups = Math.floor((options.clients - pairs * 2) / options.groupSize)
   const shares = Array.from({length: options.clientProcesses}, () => ({users: [] as number[], conversations: [] as ClientConversation[]}))
@@ -209,7 +209,7 @@ function buildWorkload(options: DeliveryOptions): Workload {
   return {shares, groups, pairs, deliveriesPerMessage}
 }
 
-interface PlanEntry {
+export interface PlanEntry {
   name: string
   label: string
   spec: TargetSpec
@@ -217,7 +217,7 @@ interface PlanEntry {
 }
 
 /** A target with its server(s) up and its clients connected, between steps. */
-interface Live {
+export interface Live {
   label: string
   target: RunningTarget
   clients: ClientProcess[]
@@ -230,7 +230,7 @@ interface Live {
 }
 
 /** Starts the server(s), connects every client and measures idle memory on the way. */
-async function setUp(entry: PlanEntry, workload: Workload, options: DeliveryOptions): Promise<Live> {
+export async function setUp(entry: PlanEntry, workload: Workload, options: DeliveryOptions): Promise<Live> {
   const label = `delivery/${entry.name}`
   const userCount = workload.shares.reduce((n, s) => n + s.users.length, 0)
   progress(`${label}: starting ${entry.label}${entry.spec.kind === 'msgr-split' ? ` (issuing ${fmtInt(userCount)} tokens first)` : ''}`)
@@ -291,7 +291,7 @@ async function setUp(entry: PlanEntry, workload: Workload, options: DeliveryOpti
   }
 }
 
-async function tearDown(live: Live): Promise<void> {
+export async function tearDown(live: Live): Promise<void> {
   await Promise.all(live.clients.map((c) => c.close()))
   await live.target.stop()
 }

@@ -10,6 +10,7 @@ import {benchE2e} from './e2e.js'
 import {benchFanout} from './fanout.js'
 import {benchMedia} from './media.js'
 import {benchGroups} from './group-delivery.js'
+import {benchIdleMemory} from './idle-memory.js'
 import {benchSearch} from './search.js'
 import {benchPush} from './push.js'
 import {benchRateLimits} from './rate-limits.js'
@@ -28,6 +29,7 @@ const BENCHMARKS = {
   search: async () => benchSearch(),
   limits: async () => benchRateLimits(),
   delivery: async () => benchDelivery(),
+  idle: async () => benchIdleMemory(),
   e2e: async () => benchE2e(),
   push: async () => benchPush(),
 } satisfies Record<string, () => Promise<{result: unknown; tables: Table[]}>>

@@ -1,11 +1,13 @@
-import type {WebSocket} from 'ws'
+import {WebSocket} from 'ws'
 
 import type {Route} from '../../core/ports.js'
 import {CLOSE, type WireError} from '../../errors.js'
 import {JSON_CODEC, type WireCodec} from '../../protocol/codec-wire.js'
 import type {ServerEvent} from '../../protocol/frames.js'
 
-// One client socket: identity, bounded send buffer, abuse accounting.
+// One client socket: identity, bounded send buffer, abuse accounting. Every field is per connection
+// and idle connections are the gateway's bulk, so whatever all sockets share lives in one
+// ConnectionShared object, and nothing here is allocated until it is needed.
 
 export interface Identity {
   userId: string
@@ -15,37 +17,53 @@ export interface Identity {
   expiresAt?: number
 }
 
+/** What every connection of one gateway has in common. */
+export interface ConnectionShared {
+  nodeId: string
+  maxBufferedBytes: number
+  onSlow(conn: Connection): void
+}
+
+/** Where a connection is in its life: frames wait while `registering`; a `closed` one is not registered afterwards. */
+export type Phase = 'registering' | 'live' | 'closed'
+
 const ABUSE_WINDOW_MS = 10_000
 const ABUSE_LIMIT = 50
 
 export class Connection {
-  readonly route: Route
   alive = true
+  phase: Phase = 'registering'
   /** What this socket speaks (negotiated subprotocol): JSON text or MessagePack binary frames. */
   codec: WireCodec = JSON_CODEC
+  /** Frames received while registering (data, isBinary, …), handled in order once live. */
+  early: Array<Buffer | boolean> | undefined = undefined
+  /** Token expiry: deadline on the expiry queue's clock and the slot it holds there (-1: none). */
+  deadline = 0
+  slot = -1
   private badFrames = 0
   private badWindowStart = 0
 
   constructor(
-    readonly ws: WebSocket,
+    readonly ws: GatewaySocket,
     readonly identity: Identity,
     readonly id: string,
-    nodeId: string,
-    private readonly maxBufferedBytes: number,
-    private readonly onSlow: (conn: Connection) => void,
-  ) {
-    this.route = {userId: identity.userId, deviceId: identity.deviceId, connId: id, nodeId}
+    private readonly shared: ConnectionShared,
+  ) {}
+
+  /** Built when asked for (registration, refresh, removal), not kept per idle socket. */
+  get route(): Route {
+    return {userId: this.identity.userId, deviceId: this.identity.deviceId, connId: this.id, nodeId: this.shared.nodeId}
   }
 
   get open(): boolean {
-    return this.ws.readyState === this.ws.OPEN
+    return this.ws.readyState === WebSocket.OPEN
   }
 
   /** Writes a pre-serialised frame (string: text, Buffer: binary); a client that stops reading is cut off instead of buffering forever. */
   sendRaw(frame: string | Buffer): boolean {
     if (!this.open) return false
-    if (this.ws.bufferedAmount > this.maxBufferedBytes) {
-      this.onSlow(this)
+    if (this.ws.bufferedAmount > this.shared.maxBufferedBytes) {
+      this.shared.onSlow(this)
       this.ws.close(CLOSE.overloaded, 'slow consumer: reconnect and sync')
       return false
     }
@@ -74,4 +92,9 @@ export class Connection {
     this.badFrames++
     return this.badFrames > ABUSE_LIMIT
   }
+}
+
+/** The `ws` socket the gateway's server creates: it knows its Connection, so listeners need no closure per socket. */
+export class GatewaySocket extends WebSocket {
+  conn: Connection | undefined = undefined
 }

@@ -18,12 +18,14 @@ import type {PushProviderName} from '../../core/push/provider.js'
 import type {PushPlanner} from '../push/planner.js'
 import type {FanoutPublisher} from '../fanout-publisher.js'
 import type {Metrics} from '../metrics.js'
-import {Connection, type Identity} from './connection.js'
+import {Connection, type ConnectionShared, GatewaySocket, type Identity} from './connection.js'
+import {createExpiryQueue} from './expiry-queue.js'
 import {createGatewayLimits} from './limits.js'
 import {type DrainHandle, type DrainOrder, startDrain} from './drainer.js'
 import {handleOp} from './ops.js'
 import type {PresenceService} from './presence.js'
 import {createPendingSends} from './pending-sends.js'
+import {UserConnections} from './user-connections.js'
 
 // The WebSocket edge: authenticates upgrades, runs ops, hands bus deliveries to local sockets.
 
@@ -68,15 +70,28 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
   const {logger, metrics} = deps
   const wss = new WebSocketServer({
     noServer: true,
+    // The gateway keeps its own set of connections; ws's would add a Set entry and a listener per socket.
+    clientTracking: false,
+    WebSocket: GatewaySocket,
     maxPayload: LIMITS.hardMaxFrameBytes,
     // permessage-deflate costs a zlib context per socket: off unless --ws-compression.
     perMessageDeflate: config.wsCompression ? {threshold: 256} : false,
     // The frame decoder checks UTF-8 itself and answers with a coded error instead of closing (1007).
     skipUTF8Validation: true,
-    handleProtocols: (offered) => selectSubprotocol(offered),
+    // The codec's own string, not the one parsed from this request's header: one copy for all sockets.
+    handleProtocols: (offered) => {
+      const protocol = selectSubprotocol(offered)
+      return protocol && codecForSubprotocol(protocol).subprotocol
+    },
   })
-  const byUser = new Map<string, Set<Connection>>()
+  const byUser = new UserConnections()
   const all = new Set<Connection>()
+  const shared: ConnectionShared = {nodeId: config.nodeId, maxBufferedBytes: config.maxBufferedBytes, onSlow: () => metrics.slowConsumerCloses.inc()}
+  // A socket does not outlive its access token: the client refreshes and reconnects (terminal for this token).
+  const expiry = createExpiryQueue<Connection>((conn) => {
+    metrics.authCloses.inc()
+    conn.ws.close(CLOSE.unauthenticated, 'access token expired; refresh it and reconnect')
+  })
   const pending = createPendingSends({bus: deps.bus, partitions: config.partitions, timeoutMs: config.sendTimeoutMs})
   const limits = createGatewayLimits(config.rateLimits, {...deps, nodeId: config.nodeId, limiter: deps.rateLimiter, distinct: deps.distinctLimiter})
   const ctx = {nodeId: config.nodeId, sql: deps.sql, pending, fanout: deps.fanout, clock: deps.clock, metrics, presence: deps.presence, limits, devices: {providers: deps.push.providers, allowHttpEndpoints: config.dev, webpushHosts: config.push.webpush?.allowedHosts, closeDevice}}
@@ -111,7 +126,7 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
       let written = 0
       let reached: Set<string> | undefined
       for (const user of delivery.users) {
-        for (const conn of byUser.get(user) ?? []) {
+        for (const conn of byUser.of(user)) {
           if (conn.identity.deviceId === delivery.skipDevice) continue
           // An encrypted message reaches each device with only its own ciphertext (docs/e2e.md).
           const frame = encrypted ? conn.codec.encode(forDevice(encrypted, conn.identity.deviceId)) : frames.for(conn.codec)
@@ -132,7 +147,7 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
   /** device.logout: its sockets here are closed (after the reply to the logout itself has gone out). */
   function closeLoggedOut(gone: DevicePush): void {
     setImmediate(() => {
-      for (const conn of byUser.get(gone.user) ?? []) {
+      for (const conn of byUser.of(gone.user)) {
         if (conn.identity.deviceId === gone.device) conn.ws.close(CLOSE.unauthenticated, 'device logged out')
       }
     })
@@ -145,65 +160,92 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
     for (const node of nodes) deps.bus.publishNode(node, logout)
   }
 
-  function accept(ws: WebSocket, identity: Identity): void {
-    const conn = new Connection(ws, identity, randomUUID(), config.nodeId, config.maxBufferedBytes, () => metrics.slowConsumerCloses.inc())
+  function accept(ws: GatewaySocket, identity: Identity): void {
+    const conn = new Connection(ws, identity, randomUUID(), shared)
+    ws.conn = conn
     conn.codec = codecForSubprotocol(ws.protocol)
     all.add(conn)
     metrics.connections.inc()
     metrics.connectsTotal.inc()
-    let closed = false
-    // A socket does not outlive its access token: the client refreshes and reconnects (terminal for this token).
-    const expiry =
-      identity.expiresAt === undefined
-        ? undefined
-        : setTimeout(() => {
-            metrics.authCloses.inc()
-            ws.close(CLOSE.unauthenticated, 'access token expired; refresh it and reconnect')
-          }, Math.min(MAX_TIMER_MS, Math.max(0, identity.expiresAt - deps.clock.now()))).unref()
+    if (identity.expiresAt !== undefined) expiry.add(conn, Math.min(MAX_TIMER_MS, Math.max(0, identity.expiresAt - deps.clock.now())))
+    // The same four functions for every socket (`this` is the socket): no closures per connection.
+    ws.on('message', onSocketMessage)
+    ws.on('pong', onSocketPong)
+    ws.on('error', onSocketError)
+    ws.on('close', onSocketClose)
+    void register(conn)
+  }
 
-    // Frames wait until the route is registered, so a client's first sync never misses a message
-    // committed after it (the worker looks routes up only after its commit). Local delivery starts in
-    // the same tick as `hello`, so `hello` is always the first frame.
-    const ready = deps.registry
-      .add(conn.route)
-      .catch((error) => logger.warn({err: error}, 'route registration failed; live delivery may lag until the next refresh'))
-      .then(() => {
-        if (closed) return
-        deps.presence.connected(identity.userId)
-        let users = byUser.get(identity.userId)
-        if (!users) byUser.set(identity.userId, (users = new Set()))
-        users.add(conn)
-        conn.event({
-          ev: 'hello',
-          user: identity.userId,
-          device: identity.deviceId,
-          node: config.nodeId,
-          heartbeatMs: config.heartbeatMs,
-          limits: {maxFrameBytes: LIMITS.maxFrameBytes, maxBodyBytes: LIMITS.maxBodyBytes},
-        })
-      })
-    let chain: Promise<void> = ready
-    ws.on('message', (data: Buffer, isBinary) => {
-      chain = chain.then(() => onFrame(conn, data, isBinary))
+  // Frames wait until the route is registered, so a client's first sync never misses a message
+  // committed after it (the worker looks routes up only after its commit). Local delivery starts in
+  // the same tick as `hello`, so `hello` is always the first frame.
+  async function register(conn: Connection): Promise<void> {
+    const {identity} = conn
+    try {
+      await deps.registry.add(conn.route)
+    } catch (error) {
+      logger.warn({err: error}, 'route registration failed; live delivery may lag until the next refresh')
+    }
+    if (conn.phase === 'closed') {
+      runEarlyFrames(conn)
+      return unregister(conn)
+    }
+    conn.phase = 'live'
+    deps.presence.connected(identity.userId)
+    byUser.add(conn)
+    conn.event({
+      ev: 'hello',
+      user: identity.userId,
+      device: identity.deviceId,
+      node: config.nodeId,
+      heartbeatMs: config.heartbeatMs,
+      limits: {maxFrameBytes: LIMITS.maxFrameBytes, maxBodyBytes: LIMITS.maxBodyBytes},
     })
-    ws.on('pong', () => {
-      conn.alive = true
-    })
-    ws.on('error', (error) => logger.debug({err: error}, 'socket error'))
-    ws.on('close', () => {
-      closed = true
-      clearTimeout(expiry)
-      all.delete(conn)
-      const set = byUser.get(identity.userId)
-      set?.delete(conn)
-      if (set?.size === 0) byUser.delete(identity.userId)
-      metrics.connections.dec()
-      deps.presence.connectionClosed(conn.id)
-      void ready
-        .then(() => deps.registry.remove(conn.route))
-        .then(() => deps.presence.disconnected(identity.userId))
-        .catch(() => {})
-    })
+    runEarlyFrames(conn)
+  }
+
+  /** Frames that came while the route was being registered, in order (even if the socket closed meanwhile). */
+  function runEarlyFrames(conn: Connection): void {
+    const early = conn.early
+    if (!early) return
+    conn.early = undefined
+    for (let i = 0; i < early.length; i += 2) void onFrame(conn, early[i] as Buffer, early[i + 1] as boolean)
+  }
+
+  async function unregister(conn: Connection): Promise<void> {
+    try {
+      await deps.registry.remove(conn.route)
+      deps.presence.disconnected(conn.identity.userId)
+    } catch {
+      // The route carries a TTL; the next refresh no longer lists it.
+    }
+  }
+
+  function onSocketMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+    const conn = (this as GatewaySocket).conn!
+    if (conn.phase === 'registering') (conn.early ??= []).push(data, isBinary)
+    else void onFrame(conn, data, isBinary)
+  }
+
+  function onSocketPong(this: WebSocket): void {
+    ;(this as GatewaySocket).conn!.alive = true
+  }
+
+  function onSocketError(this: WebSocket, error: Error): void {
+    logger.debug({err: error}, 'socket error')
+  }
+
+  function onSocketClose(this: WebSocket): void {
+    const conn = (this as GatewaySocket).conn!
+    const registered = conn.phase === 'live'
+    conn.phase = 'closed'
+    expiry.delete(conn)
+    all.delete(conn)
+    byUser.delete(conn)
+    metrics.connections.dec()
+    deps.presence.connectionClosed(conn.id)
+    // Still registering: register() unregisters it when the registry has answered.
+    if (registered) void unregister(conn)
   }
 
   async function onFrame(conn: Connection, data: Buffer, isBinary: boolean): Promise<void> {
