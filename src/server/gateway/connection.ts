@@ -20,6 +20,8 @@ export interface Identity {
 /** What every connection of one gateway has in common. */
 export interface ConnectionShared {
   nodeId: string
+  /** Connection ids are this prefix and the connection's sequence number. */
+  idPrefix: string
   maxBufferedBytes: number
   onSlow(conn: Connection): void
 }
@@ -46,9 +48,14 @@ export class Connection {
   constructor(
     readonly ws: GatewaySocket,
     readonly identity: Identity,
-    readonly id: string,
+    private readonly seq: number,
     private readonly shared: ConnectionShared,
   ) {}
+
+  /** Unique across the cluster (routes, typing state, logs); built when asked for, not stored (a UUID string is 56 bytes). */
+  get id(): string {
+    return this.shared.idPrefix + this.seq.toString(36)
+  }
 
   /** Built when asked for (registration, refresh, removal), not kept per idle socket. */
   get route(): Route {
@@ -94,7 +101,46 @@ export class Connection {
   }
 }
 
-/** The `ws` socket the gateway's server creates: it knows its Connection, so listeners need no closure per socket. */
+/** What a gateway does with its sockets' events. */
+export interface SocketEvents {
+  message(conn: Connection, data: Buffer, isBinary: boolean): void
+  pong(conn: Connection): void
+  error(conn: Connection, error: Error): void
+  close(conn: Connection): void
+}
+
+/** The `ws` socket the gateway's server creates (ws's `WebSocket` option): it knows its Connection. */
 export class GatewaySocket extends WebSocket {
   conn: Connection | undefined = undefined
+}
+
+/**
+ * A GatewaySocket class whose sockets hand their events straight to `events`, without listeners: a
+ * listener table with four entries costs ~250 bytes per socket, and a closure per listener more.
+ * Listeners added with `on` still hear every event.
+ */
+export function socketClass(events: SocketEvents): typeof GatewaySocket {
+  return class extends GatewaySocket {
+    override emit(event: string | symbol, ...args: unknown[]): boolean {
+      const conn = this.conn
+      if (conn === undefined) return super.emit(event, ...args)
+      switch (event) {
+        case 'message':
+          events.message(conn, args[0] as Buffer, args[1] as boolean)
+          break
+        case 'pong':
+          events.pong(conn)
+          break
+        case 'error':
+          events.error(conn, args[0] as Error)
+          break
+        case 'close':
+          events.close(conn)
+          break
+        default:
+          return super.emit(event, ...args)
+      }
+      return this.listenerCount(event) > 0 ? super.emit(event, ...args) : true
+    }
+  }
 }

@@ -1,8 +1,8 @@
-import {randomUUID} from 'node:crypto'
+import {randomBytes} from 'node:crypto'
 import {type IncomingMessage, STATUS_CODES} from 'node:http'
 import type {Duplex} from 'node:stream'
 
-import {WebSocketServer, type WebSocket} from 'ws'
+import {WebSocketServer} from 'ws'
 
 import {decodeJson, type Delivery, type DevicePush, encodeJson, type NodeMessage} from '../../core/envelope.js'
 import {forDevice} from '../../core/e2e/envelope.js'
@@ -18,7 +18,7 @@ import type {PushProviderName} from '../../core/push/provider.js'
 import type {PushPlanner} from '../push/planner.js'
 import type {FanoutPublisher} from '../fanout-publisher.js'
 import type {Metrics} from '../metrics.js'
-import {Connection, type ConnectionShared, GatewaySocket, type Identity} from './connection.js'
+import {Connection, type ConnectionShared, type GatewaySocket, type Identity, socketClass} from './connection.js'
 import {createExpiryQueue} from './expiry-queue.js'
 import {createGatewayLimits} from './limits.js'
 import {type DrainHandle, type DrainOrder, startDrain} from './drainer.js'
@@ -72,7 +72,8 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
     noServer: true,
     // The gateway keeps its own set of connections; ws's would add a Set entry and a listener per socket.
     clientTracking: false,
-    WebSocket: GatewaySocket,
+    // Its sockets hand their events to the gateway's four functions: no listeners, no closures per socket.
+    WebSocket: socketClass({message: onSocketMessage, pong: onSocketPong, error: onSocketError, close: onSocketClose}),
     maxPayload: LIMITS.hardMaxFrameBytes,
     // permessage-deflate costs a zlib context per socket: off unless --ws-compression.
     perMessageDeflate: config.wsCompression ? {threshold: 256} : false,
@@ -86,7 +87,9 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
   })
   const byUser = new UserConnections()
   const all = new Set<Connection>()
-  const shared: ConnectionShared = {nodeId: config.nodeId, maxBufferedBytes: config.maxBufferedBytes, onSlow: () => metrics.slowConsumerCloses.inc()}
+  // Connection ids are this gateway's random prefix and a sequence number: unique across nodes and restarts.
+  const shared: ConnectionShared = {nodeId: config.nodeId, idPrefix: `${randomBytes(9).toString('base64url')}.`, maxBufferedBytes: config.maxBufferedBytes, onSlow: () => metrics.slowConsumerCloses.inc()}
+  let connections = 0
   // A socket does not outlive its access token: the client refreshes and reconnects (terminal for this token).
   const expiry = createExpiryQueue<Connection>((conn) => {
     metrics.authCloses.inc()
@@ -161,18 +164,13 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
   }
 
   function accept(ws: GatewaySocket, identity: Identity): void {
-    const conn = new Connection(ws, identity, randomUUID(), shared)
+    const conn = new Connection(ws, identity, ++connections, shared)
     ws.conn = conn
     conn.codec = codecForSubprotocol(ws.protocol)
     all.add(conn)
     metrics.connections.inc()
     metrics.connectsTotal.inc()
     if (identity.expiresAt !== undefined) expiry.add(conn, Math.min(MAX_TIMER_MS, Math.max(0, identity.expiresAt - deps.clock.now())))
-    // The same four functions for every socket (`this` is the socket): no closures per connection.
-    ws.on('message', onSocketMessage)
-    ws.on('pong', onSocketPong)
-    ws.on('error', onSocketError)
-    ws.on('close', onSocketClose)
     void register(conn)
   }
 
@@ -221,22 +219,20 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
     }
   }
 
-  function onSocketMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
-    const conn = (this as GatewaySocket).conn!
+  function onSocketMessage(conn: Connection, data: Buffer, isBinary: boolean): void {
     if (conn.phase === 'registering') (conn.early ??= []).push(data, isBinary)
     else void onFrame(conn, data, isBinary)
   }
 
-  function onSocketPong(this: WebSocket): void {
-    ;(this as GatewaySocket).conn!.alive = true
+  function onSocketPong(conn: Connection): void {
+    conn.alive = true
   }
 
-  function onSocketError(this: WebSocket, error: Error): void {
+  function onSocketError(_conn: Connection, error: Error): void {
     logger.debug({err: error}, 'socket error')
   }
 
-  function onSocketClose(this: WebSocket): void {
-    const conn = (this as GatewaySocket).conn!
+  function onSocketClose(conn: Connection): void {
     const registered = conn.phase === 'live'
     conn.phase = 'closed'
     expiry.delete(conn)
