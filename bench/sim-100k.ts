@@ -30,6 +30,8 @@ interface Options {
   rampUp: number
   steady: number
   rate: number
+  /** Gateways' ping interval, ms (--heartbeat; the server default is 25,000). */
+  heartbeat: number
 }
 
 async function main(): Promise<void> {
@@ -56,7 +58,7 @@ async function main(): Promise<void> {
     log(`starting control plane, ${o.gateways} gateways, 1 worker on ${db.url.replace(/\/\/[^@]*@/, '//')} (namespace ${namespace})`)
     const cp = await startRole('cp', ['serve', 'control-plane', '--port', '0', '--node-id', 'cp0', '--migrate', '--canary-interval', '0', ...common], env)
     roles.push(cp)
-    const gatewayArgs = ['--rate-limits', 'off', '--presence', 'off', '--dev']
+    const gatewayArgs = ['--rate-limits', 'off', '--presence', 'off', '--dev', '--heartbeat', String(o.heartbeat)]
     const gateways = await Promise.all(
       Array.from({length: o.gateways}, (_, i) => startRole(`gw${i}`, ['serve', 'gateway', '--port', '0', '--node-id', `gw${i}`, ...gatewayArgs, ...common], {...env, MSGR_LOG_LEVEL: 'info'})),
     )
@@ -68,6 +70,10 @@ async function main(): Promise<void> {
     const baseline = new Map(roles.map((r) => [r.name, {rss: r.rss(), cpu: r.cpuMs()}]))
     const sampler = new Sampler(roles, gateways)
     const timer = setInterval(() => void sampler.sample(), 2000)
+    // Autovacuum is off on some development Postgres servers (this machine's included): tables that grow
+    // from nothing to 100,000 users would keep the statistics of an empty database. Analyze every minute,
+    // as autovacuum would on a production server.
+    const analyzer = await keepAnalyzed(db.url, log)
     const sources = Array.from({length: o.sources}, (_, i) => `127.0.0.${i + 2}`)
     const scenario = scenarioSchema.parse({
       name: 'sim-100k',
@@ -93,7 +99,7 @@ async function main(): Promise<void> {
       }
       if (Date.now() - last >= 10_000) {
         last = Date.now()
-        log(`${p.phase}: ${p.loggedIn} logged in, ${p.connections} connected, ${p.acked} acked, ${p.deliveredEvents} delivered, ${p.errors} errors, p99 ${p.deliveryP99Ms ?? '-'} ms`)
+        log(`${p.phase}: ${p.loggedIn} logged in, ${p.connections} connected, ${p.acked} acked, ${p.deliveredEvents} delivered, ${p.errors} errors, p99 ${p.deliveryP99Ms ?? '-'} ms${p.finalSync ? `, final sync ${p.finalSync.done}/${p.finalSync.total} devices that were behind` : ''}`)
       }
     }
     const started = Date.now()
@@ -118,6 +124,7 @@ async function main(): Promise<void> {
       log,
     })
     clearInterval(timer)
+    await analyzer.stop()
     const elapsed = (Date.now() - started) / 1000
     const figures = await measure(o, result, roles, gateways, worker, baseline, sampler, phases, db.url)
     const dir = join('sim-results', runId)
@@ -133,6 +140,29 @@ async function main(): Promise<void> {
     for (const role of roles.reverse()) await role.stop().catch(() => {})
     await db.drop().catch(() => {})
     await deleteNatsStream(urls.nats, namespace).catch(() => {})
+  }
+}
+
+/** ANALYZE every minute unless the server's autovacuum is on. */
+async function keepAnalyzed(url: string, log: (line: string) => void): Promise<{stop(): Promise<void>}> {
+  const client = new pg.Client({connectionString: url})
+  await client.connect()
+  const on = (await client.query<{autovacuum: string}>('SHOW autovacuum')).rows[0]?.autovacuum === 'on'
+  if (on) {
+    await client.end()
+    return {stop: async () => {}}
+  }
+  log('autovacuum is off on this Postgres: analyzing the run database every 60 s')
+  let running: Promise<unknown> = Promise.resolve()
+  const timer = setInterval(() => {
+    running = client.query('ANALYZE').catch((error: Error) => log(`ANALYZE failed: ${error.message}`))
+  }, 60_000)
+  return {
+    async stop() {
+      clearInterval(timer)
+      await running
+      await client.end()
+    },
   }
 }
 
@@ -285,7 +315,7 @@ function print(o: Options, f: Awaited<ReturnType<typeof measure>>, result: Slice
   const d = f.latencyMs.delivery
   const lines = [
     '',
-    `sim:100k — ${o.connections} virtual clients, ${o.gateways} gateways + control plane + worker, ${o.agents} agents, ${o.sources} source addresses (${elapsed.toFixed(0)} s)`,
+    `sim:100k — ${o.connections} virtual clients, ${o.gateways} gateways + control plane + worker, ${o.agents} agents, ${o.sources} source addresses, heartbeat ${o.heartbeat / 1000} s (${elapsed.toFixed(0)} s)`,
     `  peak concurrent connections  ${f.peakConnections.gateways} on the gateways' gauges, ${f.peakConnections.timeline} in the simulator timeline`,
     `  connect rate                 ${f.connectRatePerSecond?.toFixed(0) ?? '-'} connections/s (10% → 90% of peak); ramp-up ${f.rampUpSeconds?.toFixed(0) ?? '-'} s; connect p50 ${f.latencyMs.connect.p50} ms p99 ${f.latencyMs.connect.p99} ms`,
     `  memory per connection        gateway ${kb(f.gatewayBytesPerConnection)} (RSS growth ÷ connections), agent ${kb(f.agentBytesPerConnection)}`,
@@ -303,7 +333,7 @@ function print(o: Options, f: Awaited<ReturnType<typeof measure>>, result: Slice
 }
 
 function options(args: string[]): Options {
-  const o: Options = {connections: 100_000, gateways: 6, agents: 6, sources: 8, rampUp: 300, steady: 60, rate: 100}
+  const o: Options = {connections: 100_000, gateways: 6, agents: 6, sources: 8, rampUp: 300, steady: 60, rate: 100, heartbeat: 25_000}
   for (let i = 0; i < args.length; i += 2) {
     const key = args[i]!.replace(/^--/, '') as keyof Options
     const value = Number(args[i + 1])

@@ -35,5 +35,6 @@ export const nodeFlags = {
   'ws-compression': Flags.boolean({description: 'Offer permessage-deflate on WebSockets (saves bandwidth, costs memory and CPU per socket)', env: 'MSGR_WS_COMPRESSION', default: false}),
   'access-ttl': Flags.integer({description: 'Seconds an access token lives (clients refresh with their refresh token; sockets past it close with 4401)', env: 'MSGR_ACCESS_TTL', default: DEFAULTS.accessTtlSec, min: 30}),
   'refresh-ttl': Flags.integer({description: 'Seconds a refresh token lives without use', env: 'MSGR_REFRESH_TTL', default: DEFAULTS.refreshTtlSec, min: 60}),
+  heartbeat: Flags.integer({description: 'ms between WebSocket pings to each client (announced in hello; a client silent for two intervals is dropped). Longer saves CPU on gateways holding ~100k sockets', env: 'MSGR_HEARTBEAT_MS', default: DEFAULTS.heartbeatMs, min: 1000, max: 600_000}),
   'send-timeout': Flags.integer({description: 'ms a send waits for its durable ack before answering "timeout"', env: 'MSGR_SEND_TIMEOUT_MS', default: DEFAULTS.sendTimeoutMs, min: 100}),
 }

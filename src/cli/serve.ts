@@ -29,6 +29,7 @@ export interface ServeFlags extends MediaFlagValues, CanaryFlagValues, PushFlagV
   'sms-sink'?: string
   'sms-webhook-url'?: string
   'send-timeout': number
+  heartbeat?: number
   'access-ttl'?: number
   'refresh-ttl'?: number
   'ws-compression': boolean
@@ -62,6 +63,7 @@ export async function serve(roles: Role[], flags: ServeFlags, options: {embedded
     partitions: flags.partitions,
     jwtSecret: jwtSecret(flags, dataDir, logger),
     sendTimeoutMs: flags['send-timeout'],
+    ...(flags.heartbeat ? {heartbeatMs: flags.heartbeat} : {}),
     accessTtlSec: flags['access-ttl'],
     refreshTtlSec: flags['refresh-ttl'],
     wsCompression: flags['ws-compression'],

@@ -312,6 +312,12 @@ class SliceRun {
     // At most MAX_HANDSHAKES at once; the others wait their turn in order (no polling): a finished one hands its slot on.
     if (this.handshakes >= MAX_HANDSHAKES) await new Promise<void>((resolve) => this.handshakeQueue.push(resolve))
     else this.handshakes++
+    // The run reached its final sync while this one waited its turn: not needed any more (the final sync connects whom it needs).
+    if ((this.stopping || this.phase === 'final-sync') && !final) {
+      this.endHandshake()
+      device.state = 'offline'
+      return false
+    }
     let handshaking = true
     const started = performance.now()
     try {

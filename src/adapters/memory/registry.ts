@@ -6,28 +6,50 @@ export interface MemoryRegistryOptions {
   clock?: Clock
 }
 
-/** The in-process registry for single-node deployments; same expiry semantics as the Redis one. */
+/**
+ * The in-process registry for single-node deployments; same expiry semantics as the Redis one. Every
+ * connection of `serve all` has an entry, so entries are kept small: per user one flat slot (an array
+ * only for a user with several connections), the user id being the key.
+ */
 export function createMemoryRegistry(options: MemoryRegistryOptions = {}): ConnectionRegistry {
   const ttlMs = options.ttlMs ?? DEFAULT_TTL_MS
   const clock = options.clock ?? systemClock
-  const users = new Map<string, Map<string, Entry>>()
+  const users = new Map<string, Slot | Slot[]>()
   let closed = false
   let nextSweepAt = clock.now() + ttlMs
 
-  const put = (route: Route, expiresAt: number) => {
-    const conns = users.get(route.userId) ?? new Map<string, Entry>()
-    conns.set(route.connId, {route, expiresAt})
-    users.set(route.userId, conns)
+  const slotsOf = (userId: string): readonly Slot[] => {
+    const held = users.get(userId)
+    return held === undefined ? [] : Array.isArray(held) ? held : [held]
+  }
+  const store = (userId: string, slots: Slot[]) => {
+    if (slots.length === 0) users.delete(userId)
+    else users.set(userId, slots.length === 1 ? slots[0]! : slots)
+  }
+  const put = (route: Route, nodeId: string, expiresAt: number) => {
+    const slots = slotsOf(route.userId)
+    const known = slots.find((s) => s.connId === route.connId)
+    if (known) {
+      known.nodeId = nodeId
+      known.deviceId = route.deviceId
+      known.expiresAt = expiresAt
+      return
+    }
+    store(route.userId, [...slots, {connId: route.connId, deviceId: route.deviceId, nodeId, expiresAt}])
+  }
+  const live = (userId: string, now: number): readonly Slot[] => {
+    const slots = slotsOf(userId)
+    if (slots.every((s) => s.expiresAt > now)) return slots
+    const kept = slots.filter((s) => s.expiresAt > now)
+    store(userId, kept)
+    return kept
   }
 
   // Plays the part of Redis key expiry: users nobody looks up must not pile up forever.
   const sweepIfDue = (now: number) => {
     if (now < nextSweepAt) return
     nextSweepAt = now + ttlMs
-    for (const [userId, conns] of users) {
-      for (const [connId, entry] of conns) if (entry.expiresAt <= now) conns.delete(connId)
-      if (conns.size === 0) users.delete(userId)
-    }
+    for (const userId of [...users.keys()]) live(userId, now)
   }
 
   return {
@@ -36,14 +58,12 @@ export function createMemoryRegistry(options: MemoryRegistryOptions = {}): Conne
     async add(route) {
       const now = clock.now()
       sweepIfDue(now)
-      put({...route}, now + ttlMs)
+      put(route, route.nodeId, now + ttlMs)
     },
 
     async remove(route) {
-      const conns = users.get(route.userId)
-      if (!conns) return
-      conns.delete(route.connId)
-      if (conns.size === 0) users.delete(route.userId)
+      const slots = slotsOf(route.userId)
+      if (slots.some((s) => s.connId === route.connId)) store(route.userId, slots.filter((s) => s.connId !== route.connId))
     },
 
     async lookup(userIds) {
@@ -51,18 +71,11 @@ export function createMemoryRegistry(options: MemoryRegistryOptions = {}): Conne
       sweepIfDue(now)
       const byNode = new Map<string, Route[]>()
       for (const userId of new Set(userIds)) {
-        const conns = users.get(userId)
-        if (!conns) continue
-        for (const [connId, {route, expiresAt}] of conns) {
-          if (expiresAt <= now) {
-            conns.delete(connId)
-            continue
-          }
-          const routes = byNode.get(route.nodeId) ?? []
-          routes.push({...route})
-          byNode.set(route.nodeId, routes)
+        for (const slot of live(userId, now)) {
+          const routes = byNode.get(slot.nodeId) ?? []
+          routes.push({userId, deviceId: slot.deviceId, connId: slot.connId, nodeId: slot.nodeId})
+          byNode.set(slot.nodeId, routes)
         }
-        if (conns.size === 0) users.delete(userId)
       }
       return byNode
     },
@@ -70,7 +83,7 @@ export function createMemoryRegistry(options: MemoryRegistryOptions = {}): Conne
     async refresh(nodeId, routes) {
       const now = clock.now()
       sweepIfDue(now)
-      for (const route of routes) put({...route, nodeId}, now + ttlMs)
+      for (const route of routes) put(route, nodeId, now + ttlMs)
     },
 
     healthy: () => !closed,
@@ -84,7 +97,10 @@ export function createMemoryRegistry(options: MemoryRegistryOptions = {}): Conne
 
 const DEFAULT_TTL_MS = 90_000
 
-interface Entry {
-  route: Route
+/** One connection of a user (the user id is the map key). */
+interface Slot {
+  connId: string
+  deviceId: string
+  nodeId: string
   expiresAt: number
 }

@@ -103,7 +103,12 @@ export async function inbox(sql: Sql, user: string, token?: string): Promise<{co
                  WHERE u.conversation_id = c.id AND u.seq > m.read_seq AND u.sender_id <> $1 AND u.deleted_at IS NULL
                    AND u.kind NOT IN ('system', 'reaction', 'edit', 'delete') LIMIT $3) x)::int AS unread,
               CASE WHEN c.kind = 'direct' THEN (SELECT array_agg(o.user_id::text) FROM members o WHERE o.conversation_id = c.id) END AS members
-         FROM members m JOIN conversations c ON c.id = m.conversation_id
+         -- One primary-key lookup per membership, whatever the statistics say (OFFSET 0 keeps the subquery
+         -- from being flattened): with stale statistics (a young table, autovacuum behind or off) the
+         -- planner hash-joined a full scan of conversations into every inbox (11 ms at 15k conversations).
+         FROM members m CROSS JOIN LATERAL (
+                SELECT c.id, c.kind, c.title, c.last_seq, c.last_ts, c.changed_xid FROM conversations c WHERE c.id = m.conversation_id OFFSET 0
+              ) c
         WHERE m.user_id = $1 AND (c.changed_xid >= $2::xid8 OR m.changed_xid >= $2::xid8)
        UNION ALL
        SELECT c.id, c.kind, c.title, f.left_seq, NULL, f.left_seq, f.left_seq, false, false, f.reason, 0, 0, NULL

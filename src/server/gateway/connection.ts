@@ -12,7 +12,8 @@ import type {ServerEvent} from '../../protocol/frames.js'
 export interface Identity {
   userId: string
   deviceId: string
-  sessionId: string
+  /** Checked at the upgrade (revocation); a connection does not keep it. */
+  sessionId?: string
   /** ms since epoch when the access token expires: the gateway closes the socket with 4401 then. */
   expiresAt?: number
 }
