@@ -177,6 +177,7 @@ class Sampler {
   connects = 0
   agentCpuMs = new Map<number, number>()
   connectSeries: Array<{at: number; connections: number}> = []
+  private readonly lastCounts = new Map<string, {connections: number; deliveries: number; connects: number}>()
 
   constructor(
     private readonly roles: RoleProcess[],
@@ -184,13 +185,19 @@ class Sampler {
   ) {}
 
   async sample(): Promise<void> {
+    // A scrape that fails (a busy gateway) keeps that gateway's last figures: counters must not seem to fall.
     const counts = await Promise.all(
-      this.gateways.map(async (g) => ({
-        g,
-        connections: (await g.metric('msgr_ws_connections')) ?? 0,
-        deliveries: (await g.metric('msgr_deliveries_total')) ?? 0,
-        connects: (await g.metric('msgr_ws_connects_total')) ?? 0,
-      })),
+      this.gateways.map(async (g) => {
+        const last = this.lastCounts.get(g.name) ?? {connections: 0, deliveries: 0, connects: 0}
+        const now = {
+          g,
+          connections: (await g.metric('msgr_ws_connections')) ?? last.connections,
+          deliveries: (await g.metric('msgr_deliveries_total')) ?? last.deliveries,
+          connects: (await g.metric('msgr_ws_connects_total')) ?? last.connects,
+        }
+        this.lastCounts.set(g.name, now)
+        return now
+      }),
     )
     const total = sum(counts.map((c) => c.connections))
     this.deliveries = sum(counts.map((c) => c.deliveries))

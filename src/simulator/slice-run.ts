@@ -22,7 +22,7 @@ const GAP_FILL_DELAY_MS = 500
 const LATE_EVENT_GRACE_MS = 1000
 const TICK_MS = 10
 /** Connections being set up at once (login excluded): keeps a ramp-up of thousands from stampeding. */
-const MAX_HANDSHAKES = 200
+const MAX_HANDSHAKES = 64
 
 interface User {
   index: number
