@@ -35,7 +35,7 @@ export function mergeResults(results: readonly SliceResult[]): SliceResult {
 
 export function mergeTimelines(timelines: readonly (readonly TimelineBucket[])[]): TimelineBucket[] {
   const byAt = new Map<number, TimelineBucket[]>()
-  for (const timeline of timelines) for (const b of timeline) {
+  for (const timeline of timelines) for (const b of ownSeconds(timeline)) {
       const list = byAt.get(b.at)
       if (list) list.push(b)
       else byAt.set(b.at, [b])
@@ -54,6 +54,33 @@ export function mergeTimelines(timelines: readonly (readonly TimelineBucket[])[]
         ...(delivery ? {delivery} : {}),
       }
     })
+}
+
+/**
+ * One bucket per second of one slice. A slice whose event loop lagged may close two buckets in the same
+ * epoch second: their counters add, but `connections` is a gauge, so the later reading stands (adding
+ * them counted one slice's sockets twice).
+ */
+function ownSeconds(timeline: readonly TimelineBucket[]): TimelineBucket[] {
+  const out: TimelineBucket[] = []
+  for (const b of timeline) {
+    const last = out.at(-1)
+    if (last?.at !== b.at) {
+      out.push(b)
+      continue
+    }
+    const delivery = last.delivery || b.delivery ? mergeEncoded([last.delivery, b.delivery]) : undefined
+    out[out.length - 1] = {
+      at: b.at,
+      sent: last.sent + b.sent,
+      acked: last.acked + b.acked,
+      delivered: last.delivered + b.delivered,
+      errors: last.errors + b.errors,
+      connections: b.connections,
+      ...(delivery ? {delivery} : {}),
+    }
+  }
+  return out
 }
 
 function mergeResources(all: readonly ResourceFigures[]): ResourceFigures {

@@ -73,3 +73,19 @@ describe('mergeResults', () => {
     expect(summarize(decodeHistogram(back.histograms.delivery))).toEqual(summarize(decodeHistogram(r.histograms.delivery)))
   })
 })
+
+describe('timelines', () => {
+  it('two buckets of one slice in the same second add their counters, but not their connections', async () => {
+    const {mergeTimelines} = await import('../../../src/simulator/merge.js')
+    const lagged = [
+      {at: 100, sent: 1, acked: 1, delivered: 1, errors: 0, connections: 10},
+      {at: 100, sent: 2, acked: 2, delivered: 3, errors: 1, connections: 12},
+      {at: 101, sent: 1, acked: 1, delivered: 1, errors: 0, connections: 12},
+    ]
+    const other = [{at: 100, sent: 1, acked: 1, delivered: 1, errors: 0, connections: 5}]
+    expect(mergeTimelines([lagged, other])).toEqual([
+      {at: 100, sent: 4, acked: 4, delivered: 5, errors: 1, connections: 17},
+      {at: 101, sent: 1, acked: 1, delivered: 1, errors: 0, connections: 12},
+    ])
+  })
+})
