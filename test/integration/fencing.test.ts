@@ -1,7 +1,5 @@
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {createPgliteSql} from '../../src/adapters/pglite/sql.js'
-import {createPostgresSql} from '../../src/adapters/postgres/sql.js'
 import type {IngestEnvelope} from '../../src/core/envelope.js'
 import {newId} from '../../src/core/ids.js'
 import type {Sql} from '../../src/core/ports.js'
@@ -10,24 +8,15 @@ import {storeBatch} from '../../src/core/store/batch-store.js'
 import {FencingConflict, commitBatch, loadConversationStates} from '../../src/core/store/message-writer.js'
 import {planBatch} from '../../src/core/sequencer.js'
 import {migrate} from '../../src/core/store/migrate.js'
-import {createTestDatabase, findServices, haveServices} from '../helpers/services.js'
+import {haveServices} from '../helpers/services.js'
+import {STORE_LEGS} from '../helpers/store-legs.js'
 
 // Fencing without trusting leases: a zombie owner that still believes an old last_seq cannot write,
 // because every batch compare-and-sets conversations.last_seq in the same transaction as its INSERT.
 
-const legs = [
-  {name: 'pglite', open: async () => ({sql: await createPgliteSql(), drop: async () => {}})},
-  {
-    name: 'postgres',
-    open: async () => {
-      const db = await createTestDatabase((await findServices()).postgres!)
-      return {sql: createPostgresSql({url: db.url}) as Sql, drop: db.drop}
-    },
-  },
-]
 const postgres = await haveServices('postgres')
 
-describe.each(legs)('fencing on $name', ({name, open}) => {
+describe.each(STORE_LEGS)('fencing on $name', ({name, open}) => {
   describe.runIf(name === 'pglite' || postgres)('a zombie owner', () => {
     let sql: Sql
     let drop: () => Promise<void>

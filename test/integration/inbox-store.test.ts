@@ -1,29 +1,18 @@
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {createPgliteSql} from '../../src/adapters/pglite/sql.js'
-import {createPostgresSql} from '../../src/adapters/postgres/sql.js'
 import {newId} from '../../src/core/ids.js'
 import type {Sql} from '../../src/core/ports.js'
 import {inbox} from '../../src/core/store/conversations.js'
 import {migrate} from '../../src/core/store/migrate.js'
-import {createTestDatabase, findServices, haveServices} from '../helpers/services.js'
+import {haveServices} from '../helpers/services.js'
+import {STORE_LEGS} from '../helpers/store-legs.js'
 
 // The inbox read on the connect path: one statement (one round trip, no transaction), and its token
 // still comes from the snapshot the rows were read with.
 
-const legs = [
-  {name: 'pglite', open: async () => ({sql: await createPgliteSql(), drop: async () => {}})},
-  {
-    name: 'postgres',
-    open: async () => {
-      const db = await createTestDatabase((await findServices()).postgres!)
-      return {sql: createPostgresSql({url: db.url}) as Sql, drop: db.drop}
-    },
-  },
-]
 const postgres = await haveServices('postgres')
 
-describe.each(legs)('inbox on $name', ({name, open}) => {
+describe.each(STORE_LEGS)('inbox on $name', ({name, open}) => {
   describe.runIf(name === 'pglite' || postgres)('the store read', () => {
     let sql: Sql
     let drop: () => Promise<void>
