@@ -56,7 +56,15 @@ describe.each(STORE_LEGS)('inbox on $name', ({name, open}) => {
 
       await sql.query(`UPDATE members SET muted = true, changed_xid = pg_current_xact_id() WHERE conversation_id = $1 AND user_id = $2`, [older, me])
       const next = await inbox(sql, me, first.token)
-      expect(next.conversations.map((c) => [c.conversation, c.muted])).toEqual([[older, true]])
+      if (name === 'pglite') {
+        expect(next.conversations.map((c) => [c.conversation, c.muted])).toEqual([[older, true]])
+      } else {
+        // The token is the snapshot's xmin, which is cluster-wide: a transaction open in another database of
+        // the server (another test file) holds it back, and rows written after it come again ("maybe seen
+        // twice"). The change is there; anything else is a repeat of the first read.
+        expect(next.conversations.find((c) => c.conversation === older)?.muted).toBe(true)
+        expect(next.conversations.every((c) => [newer, older, quiet, left].includes(c.conversation))).toBe(true)
+      }
     })
 
     it.runIf(name === 'postgres')('never misses a change that was in flight during the read', async () => {
