@@ -33,16 +33,24 @@ export function mergeResults(results: readonly SliceResult[]): SliceResult {
   }
 }
 
+/**
+ * Counters of the buckets of one second add, over slices and within one: a slice whose event loop lagged
+ * may close two buckets in the same epoch second. `connections` is a gauge: per slice its last reading of
+ * that second stands, and those add over slices (adding every bucket counted a slice's sockets twice).
+ */
 export function mergeTimelines(timelines: readonly (readonly TimelineBucket[])[]): TimelineBucket[] {
-  const byAt = new Map<number, TimelineBucket[]>()
-  for (const timeline of timelines) for (const b of ownSeconds(timeline)) {
-      const list = byAt.get(b.at)
-      if (list) list.push(b)
-      else byAt.set(b.at, [b])
+  const byAt = new Map<number, {buckets: TimelineBucket[]; connections: Map<number, number>}>()
+  timelines.forEach((timeline, slice) => {
+    for (const b of timeline) {
+      let second = byAt.get(b.at)
+      if (!second) byAt.set(b.at, (second = {buckets: [], connections: new Map()}))
+      second.buckets.push(b)
+      second.connections.set(slice, b.connections)
     }
+  })
   return [...byAt.entries()]
     .sort(([a], [b]) => a - b)
-    .map(([at, buckets]) => {
+    .map(([at, {buckets, connections}]) => {
       const delivery = buckets.some((b) => b.delivery) ? mergeEncoded(buckets.map((b) => b.delivery)) : undefined
       return {
         at,
@@ -50,37 +58,10 @@ export function mergeTimelines(timelines: readonly (readonly TimelineBucket[])[]
         acked: sum(buckets.map((b) => b.acked)),
         delivered: sum(buckets.map((b) => b.delivered)),
         errors: sum(buckets.map((b) => b.errors)),
-        connections: sum(buckets.map((b) => b.connections)),
+        connections: sum([...connections.values()]),
         ...(delivery ? {delivery} : {}),
       }
     })
-}
-
-/**
- * One bucket per second of one slice. A slice whose event loop lagged may close two buckets in the same
- * epoch second: their counters add, but `connections` is a gauge, so the later reading stands (adding
- * them counted one slice's sockets twice).
- */
-function ownSeconds(timeline: readonly TimelineBucket[]): TimelineBucket[] {
-  const out: TimelineBucket[] = []
-  for (const b of timeline) {
-    const last = out.at(-1)
-    if (last?.at !== b.at) {
-      out.push(b)
-      continue
-    }
-    const delivery = last.delivery || b.delivery ? mergeEncoded([last.delivery, b.delivery]) : undefined
-    out[out.length - 1] = {
-      at: b.at,
-      sent: last.sent + b.sent,
-      acked: last.acked + b.acked,
-      delivered: last.delivered + b.delivered,
-      errors: last.errors + b.errors,
-      connections: b.connections,
-      ...(delivery ? {delivery} : {}),
-    }
-  }
-  return out
 }
 
 function mergeResources(all: readonly ResourceFigures[]): ResourceFigures {
