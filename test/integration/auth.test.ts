@@ -9,6 +9,7 @@ import type {Clock, Sql} from '../../src/core/ports.js'
 import {migrate} from '../../src/core/store/migrate.js'
 import {MsgrError, type ErrorCode} from '../../src/errors.js'
 import {createTestDatabase, findServices, haveServices} from '../helpers/services.js'
+import {randomPhone} from '../helpers/cluster.js'
 
 const SECRET = 'test-secret-that-is-at-least-32-characters-long'
 const DEVICE = {name: 'test laptop', platform: 'cli'}
@@ -281,11 +282,7 @@ function manualClock(start = Date.now()): Clock & {advance(ms: number): void} {
 }
 
 // Suites share one database per leg, so each case uses its own phone.
-function uniquePhone(): string {
-  return `+1555${Math.floor(Math.random() * 1e7)
-    .toString()
-    .padStart(7, '0')}`
-}
+const uniquePhone = randomPhone
 
 async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<MsgrError> {
   const error = await promise.then(
