@@ -88,6 +88,8 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
       fixedOtp: config.fixedOtp,
       clock,
       logger,
+      // A stolen refresh token was used: the thief's (and the owner's) sockets of that device go at once, not at token expiry.
+      onSessionRevoked: ({userId, deviceId}) => void gateway?.closeDevice(userId, deviceId).catch((error) => logger.warn({err: error}, 'closing a revoked device failed')),
     })
     const presence = createPresenceService({sql, registry, store: adapters.presence, fanout, clock, logger, mode: config.presence})
     const verifyAccessToken = createSessionVerifier(auth)

@@ -104,6 +104,24 @@ describe.each(LEGS)('devices on %s adapters', (leg) => {
       expect(refreshed.deviceId).toBe(main.pair.deviceId)
     })
 
+    it('a refresh token used twice revokes its session and closes that device’s sockets on every gateway', async () => {
+      const owner = await person(cluster, 0)
+      const stolen = await otherDevice(cluster, owner, 1, {device: 'phone with a stolen token'})
+      const elsewhere = await cluster.connect(stolen.pair, 0)
+      const closed = Promise.all([stolen.c, elsewhere].map((c) => new Promise<number>((resolve) => c.once('close', (code) => resolve(code)))))
+      let ownerClosed = false
+      owner.c.once('close', () => (ownerClosed = true))
+
+      // The thief refreshes first; the owner's later use of the same token is the reuse.
+      await postJson(cluster.gateways[1]!.url, '/v1/auth/refresh', {refreshToken: stolen.pair.refreshToken})
+      await expectCode(postJson(cluster.gateways[0]!.url, '/v1/auth/refresh', {refreshToken: stolen.pair.refreshToken}), 'invalid_refresh_token')
+      expect(await closed).toEqual([4401, 4401])
+      await expectCode(MsgrClient.connect(cluster.gateways[0]!.url, stolen.pair.accessToken), 'unauthenticated')
+      // The user's other device is not touched.
+      expect(await owner.c.request('device.list')).toBeTruthy()
+      expect(ownerClosed).toBe(false)
+    })
+
     it('a device can log itself out: the reply arrives, then the socket closes', async () => {
       const p = await person(cluster, 1)
       const closed = new Promise<number>((resolve) => p.c.once('close', (code) => resolve(code)))

@@ -40,6 +40,8 @@ export interface AuthOptions {
   fixedOtp?: string
   /** Security events (refresh-token reuse) are logged here. */
   logger?: Logger
+  /** A session was revoked because its refresh token was used twice (stolen): its device's open sockets should close. */
+  onSessionRevoked?: (revoked: {userId: string; deviceId: string; sessionId: string}) => void
 }
 
 export interface AuthService {
@@ -178,12 +180,18 @@ export function createAuthService(options: AuthOptions): AuthService {
         )
         const reusedSession = used.rows[0]?.session_id
         if (!reusedSession) return {kind: 'invalid'}
-        await tx.query('UPDATE sessions SET revoked_at = $2::timestamptz WHERE id = $1 AND revoked_at IS NULL', [reusedSession, iso(now)])
-        return {kind: 'reused', sessionId: reusedSession}
+        const revoked = await tx.query<{user_id: string; device_id: string}>(
+          'UPDATE sessions SET revoked_at = $2::timestamptz WHERE id = $1 AND revoked_at IS NULL RETURNING user_id, device_id',
+          [reusedSession, iso(now)],
+        )
+        const first = revoked.rows[0]
+        return {kind: 'reused', sessionId: reusedSession, device: first && {userId: first.user_id, deviceId: first.device_id}}
       })
       if (outcome.kind === 'ok') return pair(outcome.session)
       if (outcome.kind === 'reused') {
         log?.warn({sessionId: outcome.sessionId}, 'refresh token reused; session revoked')
+        // Only the revocation itself closes sockets: a later reuse of the same token finds the session already revoked.
+        if (outcome.device) options.onSessionRevoked?.({...outcome.device, sessionId: outcome.sessionId})
         throw new MsgrError('invalid_refresh_token', 'refresh token was already used; the session is revoked, sign in again')
       }
       throw new MsgrError('invalid_refresh_token', 'refresh token is unknown, expired or revoked')
@@ -231,7 +239,7 @@ type VerifyOutcome =
   | {kind: 'wrong'; attemptsLeft: number}
   | {kind: 'exhausted'}
 
-type RefreshOutcome = {kind: 'ok'; session: NewSession} | {kind: 'reused'; sessionId: string} | {kind: 'invalid'}
+type RefreshOutcome = {kind: 'ok'; session: NewSession} | {kind: 'reused'; sessionId: string; device?: {userId: string; deviceId: string}} | {kind: 'invalid'}
 
 type Config = Required<Pick<AuthOptions, 'accessTtlSec' | 'refreshTtlSec' | 'otpTtlSec' | 'otpMaxAttempts' | 'otpMaxSendsPerWindow' | 'otpWindowSec'>> & {
   fixedOtp?: string

@@ -64,6 +64,8 @@ export interface Gateway {
   undrain(): void
   connectionCount(): number
   draining(): boolean
+  /** Closes a device's sockets on every gateway (4401): its session was revoked. */
+  closeDevice(user: string, device: string): Promise<void>
 }
 
 export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
@@ -368,6 +370,7 @@ export function createGateway(config: NodeConfig, deps: GatewayDeps): Gateway {
     },
 
     connectionCount: () => all.size,
+    closeDevice,
     draining: () => isDraining,
   }
 }
