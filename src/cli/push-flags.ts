@@ -13,6 +13,7 @@ export const pushFlags = {
   'push-rate-per-minute': Flags.integer({description: 'Notifications per device per minute (burst: --push-burst)', env: 'MSGR_PUSH_RATE_PER_MINUTE', default: PUSH_DEFAULTS.ratePerMinute, min: 1}),
   'push-burst': Flags.integer({description: 'Notifications a device may get back to back', env: 'MSGR_PUSH_BURST', default: PUSH_DEFAULTS.burst, min: 1}),
   'push-max-attempts': Flags.integer({description: 'Attempts before a notification goes to the dead-letter stream', env: 'MSGR_PUSH_MAX_ATTEMPTS', default: PUSH_DEFAULTS.maxAttempts, min: 1}),
+  'push-history-days': Flags.integer({description: 'Days a device’s notification history (push.history) is kept; 0 keeps it', env: 'MSGR_PUSH_HISTORY_DAYS', default: PUSH_DEFAULTS.historyDays, min: 0}),
   'vapid-public-key': Flags.string({description: 'Web Push VAPID public key (base64url; `npx web-push generate-vapid-keys`)', env: 'MSGR_VAPID_PUBLIC_KEY', dependsOn: ['vapid-private-key', 'vapid-subject']}),
   'vapid-private-key': Flags.string({description: 'Web Push VAPID private key (base64url)', env: 'MSGR_VAPID_PRIVATE_KEY', dependsOn: ['vapid-public-key']}),
   'vapid-subject': Flags.string({description: 'Web Push VAPID contact, mailto: or https: URL', env: 'MSGR_VAPID_SUBJECT'}),
@@ -34,6 +35,7 @@ export interface PushFlagValues {
   'push-rate-per-minute'?: number
   'push-burst'?: number
   'push-max-attempts'?: number
+  'push-history-days'?: number
   'vapid-public-key'?: string
   'vapid-private-key'?: string
   'vapid-subject'?: string
@@ -57,6 +59,7 @@ export function pushConfigFromFlags(flags: PushFlagValues, dev: boolean): PushCo
     ratePerMinute: flags['push-rate-per-minute'],
     burst: flags['push-burst'],
     maxAttempts: flags['push-max-attempts'],
+    historyDays: flags['push-history-days'],
     webpush:
       flags['vapid-public-key'] && flags['vapid-private-key']
         ? {

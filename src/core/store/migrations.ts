@@ -352,4 +352,12 @@ CREATE TABLE e2e_prekeys (
 );
 `,
   },
+  {
+    version: 7,
+    name: 'push-history-retention',
+    sql: `
+-- The notifier deletes push_history rows older than --push-history-days (docs/push.md) by time.
+CREATE INDEX push_history_at_idx ON push_history (at);
+`,
+  },
 ]

@@ -54,3 +54,16 @@ export async function listPushHistory(sql: Sql, device: string, limit: number): 
     at: (r.at instanceof Date ? r.at : new Date(r.at)).toISOString(),
   }))
 }
+
+/** Deletes outcomes recorded before `before`, `batch` rows per statement (short locks); returns how many went. */
+export async function prunePushHistory(sql: Sql, before: Date, batch = 5000): Promise<number> {
+  let total = 0
+  for (;;) {
+    const {rowCount} = await sql.query(
+      `DELETE FROM push_history WHERE id IN (SELECT id FROM push_history WHERE at < $1::timestamptz LIMIT $2)`,
+      [before.toISOString(), batch],
+    )
+    total += rowCount
+    if (rowCount < batch) return total
+  }
+}

@@ -16,6 +16,8 @@ export const PUSH_DEFAULTS = {
   backoffMaxMs: BACKOFF_DEFAULTS.maxMs,
   ackWaitMs: 30_000,
   sendTimeoutMs: 10_000,
+  /** Days a device's notification history (push.history) is kept; 0 keeps it until the device is deleted. */
+  historyDays: 30,
 } as const
 
 /** Hosts (and their subdomains) of the browsers' push services: a Web Push subscription must point at one, so clients cannot make the server POST to arbitrary URLs. */
@@ -37,6 +39,7 @@ export const pushConfigSchema = z
     backoffMaxMs: z.number().int().positive().default(PUSH_DEFAULTS.backoffMaxMs),
     ackWaitMs: z.number().int().min(1000).default(PUSH_DEFAULTS.ackWaitMs),
     sendTimeoutMs: z.number().int().positive().default(PUSH_DEFAULTS.sendTimeoutMs),
+    historyDays: z.number().min(0).default(PUSH_DEFAULTS.historyDays),
     /** The development provider: notifications become log lines. */
     log: z.boolean().default(false),
     webpush: z.object({publicKey: z.string().min(1), privateKey: z.string().min(1), subject: z.string().regex(/^(mailto:|https:)/, 'VAPID subject: a mailto: or https: URL'), allowedHosts: z.array(z.string().min(1)).default([...WEBPUSH_SERVICE_HOSTS])}).optional(),

@@ -9,7 +9,7 @@ import {inQuietHours} from '../../core/push/prefs.js'
 import type {PushOutcome, PushProvider, PushProviderName} from '../../core/push/provider.js'
 import type {PushQueue, PushQueueConsumer, PushQueueMessage} from '../../core/push/queue.js'
 import {summarise} from '../../core/push/summary.js'
-import {type PushHistoryRow, recordPushHistory} from '../../core/store/push-history.js'
+import {prunePushHistory, type PushHistoryRow, recordPushHistory} from '../../core/store/push-history.js'
 import {loadPushDevice, removeDeadToken, senderNames} from '../../core/store/push-tokens.js'
 import type {Metrics} from '../metrics.js'
 import type {PushConfig} from './config.js'
@@ -41,6 +41,9 @@ interface Held {
   job: PushJob
 }
 
+const DAY_MS = 86_400_000
+const PRUNE_EVERY_MS = 3_600_000
+
 export function createNotifier(config: PushConfig, deps: NotifierDeps): Notifier {
   const {sql, queue, logger, metrics, clock} = deps
   const random = deps.random ?? Math.random
@@ -51,6 +54,7 @@ export function createNotifier(config: PushConfig, deps: NotifierDeps): Notifier
   let consumer: PushQueueConsumer | undefined
   let timer: NodeJS.Timeout | undefined
   let keepAlive: NodeJS.Timeout | undefined
+  let pruneTimer: NodeJS.Timeout | undefined
   let stopped = false
 
   const schedule = () => {
@@ -177,11 +181,22 @@ export function createNotifier(config: PushConfig, deps: NotifierDeps): Notifier
         for (const held of batcher.items()) held.message.working()
       }, Math.max(500, Math.floor(config.ackWaitMs / 3)))
       keepAlive.unref()
+      if (config.historyDays > 0) {
+        // Every worker prunes; the deletes are idempotent and bounded per statement.
+        const prune = () =>
+          void prunePushHistory(sql, new Date(clock.now() - config.historyDays * DAY_MS))
+            .then((deleted) => deleted > 0 && logger.info({deleted, days: config.historyDays}, 'pruned push history'))
+            .catch((error) => logger.warn({err: error}, 'pruning push history failed'))
+        prune()
+        pruneTimer = setInterval(prune, PRUNE_EVERY_MS)
+        pruneTimer.unref()
+      }
     },
     async stop() {
       stopped = true
       clearTimeout(timer)
       clearInterval(keepAlive)
+      clearInterval(pruneTimer)
       for (const held of batcher.drain()) held.message.nak()
       await Promise.allSettled([...flushing])
       await consumer?.stop()
