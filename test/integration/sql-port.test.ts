@@ -4,8 +4,8 @@ import type {Sql} from '../../src/core/ports.js'
 import {haveServices} from '../helpers/services.js'
 import {STORE_LEGS} from '../helpers/store-legs.js'
 
-// The Sql port's contract, which the stores build on, on both stores: PGlite answers from a worker thread,
-// so results, errors (SQLSTATE included), transactions and their isolation must come through it intact.
+// The Sql port's contract, which the stores build on, on both stores: result types, errors with their
+// SQLSTATE (the worker tells bad input from outages by it), transactions and their isolation.
 
 const postgres = await haveServices('postgres')
 
