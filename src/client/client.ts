@@ -29,6 +29,8 @@ export interface ClientOptions {
   codec?: CodecName
   /** Local address to bind the socket to (the simulator spreads many sockets over several source addresses). */
   localAddress?: string
+  /** Local port to bind to, with localAddress (the simulator gives each virtual device its own). */
+  localPort?: number
   /** ms before an unfinished WebSocket handshake fails (default: none). */
   handshakeTimeoutMs?: number
 }
@@ -67,6 +69,7 @@ export class MsgrClient extends EventEmitter<{event: [ServerEvent]; close: [numb
     const ws = new WebSocket(wsUrl, SUBPROTOCOLS[options.codec ?? 'json'], {
       headers: {authorization: `Bearer ${accessToken}`},
       ...(options.localAddress ? {localAddress: options.localAddress} : {}),
+      ...(options.localAddress && options.localPort ? {localPort: options.localPort} : {}),
       ...(options.handshakeTimeoutMs ? {handshakeTimeout: options.handshakeTimeoutMs} : {}),
     })
     return new Promise((resolve, reject) => {

@@ -48,6 +48,8 @@ interface Device {
   refreshNeeded: boolean
   sends: number
   localAddress?: string
+  /** Its own port on localAddress (SliceSpec.localPorts); dropped for the kernel's choice if it is ever refused. */
+  localPort?: number
   everConnected: boolean
 }
 
@@ -107,6 +109,7 @@ class SliceRun {
           sends: 0,
           everConnected: false,
           ...(addresses.length ? {localAddress: addresses[index % addresses.length]} : {}),
+          ...(addresses.length && spec.localPorts ? ownPort(index, addresses.length) : {}),
         })
       }
     })
@@ -331,7 +334,7 @@ class SliceRun {
       const client = await MsgrClient.connect(url, device.tokens!.accessToken, {
         requestTimeoutMs: REQUEST_TIMEOUT_MS,
         handshakeTimeoutMs: REQUEST_TIMEOUT_MS,
-        ...(device.localAddress ? {localAddress: device.localAddress} : {}),
+        ...(device.localAddress ? {localAddress: device.localAddress, localPort: device.localPort} : {}),
       })
       device.client = client
       const hello = new Promise<void>((resolve, reject) => {
@@ -367,6 +370,9 @@ class SliceRun {
       return true
     } catch (error) {
       if (handshaking) this.endHandshake()
+      // Its port is taken (a server listening on it, or the same connection in TIME_WAIT): let the kernel choose from now on.
+      const errno = (error as NodeJS.ErrnoException).code
+      if (errno === 'EADDRINUSE' || errno === 'EADDRNOTAVAIL') device.localPort = undefined
       this.rec.error(codeOf(error))
       this.rec.counters.connectErrors++
       if (device.client) device.client.ws.terminate()
@@ -723,4 +729,12 @@ function filler(clientMsgId: string, bytes: number): string {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+const FIRST_OWN_PORT = 10_000
+
+/** Device `index`'s port on its address: devices sharing an address (every `addresses`-th) count up from FIRST_OWN_PORT. */
+function ownPort(index: number, addresses: number): {localPort?: number} {
+  const port = FIRST_OWN_PORT + Math.floor(index / addresses)
+  return port <= 65_535 ? {localPort: port} : {}
 }

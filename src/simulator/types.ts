@@ -113,6 +113,12 @@ export interface SliceSpec {
   users: {from: number; count: number}
   /** Source addresses for client sockets, used round-robin (more ephemeral ports per target). */
   localAddresses?: string[]
+  /**
+   * The local addresses are this slice's alone: each device binds a port of its own on its address. With
+   * port 0 the kernel searches the address's ports in use for a free one, which costs more with every socket
+   * (at 60,000 sockets it was half of an agent's CPU); a given port is a hash lookup.
+   */
+  localPorts?: boolean
   /** Issue tokens directly instead of the dev OTP endpoint (fast path for many users). */
   /** Issue tokens against the cluster's Postgres with its JWT secret; accessTtlSec: their lifetime (default the server default, 15 min). */
   auth?: {databaseUrl: string; jwtSecret: string; accessTtlSec?: number}

@@ -52,7 +52,8 @@ describe.skipIf(!ok)('sim run --agents (real agent processes over NATS)', () => 
       agents: 2,
       natsUrl: nats,
       spawn: true,
-      localAddresses: ['127.0.0.1'],
+      // Two addresses for two agents: each agent's own, so its devices bind ports of their own (SliceSpec.localPorts).
+      localAddresses: ['127.0.0.2', '127.0.0.3'],
       onProgress: (p) => progress.push(p),
       onSliceResult: (s) => slices.push(s),
     })

@@ -84,7 +84,7 @@ Exits 1 when the audit finds any loss (missing, duplicated, live misses, seq con
               signal: abort.signal,
               log: (line) => (json ? undefined : live ? undefined : this.log(line)),
             })
-          : await runSlice({...base, users: {from: 0, count: scenario.users}, ...(localAddresses.length ? {localAddresses} : {})}, {onProgress, signal: abort.signal})
+          : await runSlice({...base, users: {from: 0, count: scenario.users}, ...(localAddresses.length ? {localAddresses, localPorts: true} : {})}, {onProgress, signal: abort.signal})
     } catch (error) {
       this.error(`sim run failed: ${(error as Error).message}`, {exit: 1})
     } finally {

@@ -210,7 +210,9 @@ class RunState {
     await Promise.all(
       [...this.#members.values()].map(async (member) => {
         const pool = localAddresses.length > 0 ? addressesFor(localAddresses, agents, member.index) : member.localAddresses
-        const slice: SliceSpec = {...rest, scenario, users: this.#ranges[member.index]!, ...(pool.length > 0 ? {localAddresses: pool} : {})}
+        // Addresses dealt out one agent each (at least as many as agents) are that agent's alone, so it may choose its ports.
+        const own = localAddresses.length >= agents
+        const slice: SliceSpec = {...rest, scenario, users: this.#ranges[member.index]!, ...(pool.length > 0 ? {localAddresses: pool, localPorts: own} : {})}
         let reply: AgentReply
         try {
           reply = (await this.#nc.request(subjects.agent(this.#runId, member.agentId), encode({type: 'assign', spec: slice} satisfies AgentCommand), {timeout: 10_000})).json<AgentReply>()
