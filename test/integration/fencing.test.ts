@@ -8,32 +8,28 @@ import {storeBatch} from '../../src/core/store/batch-store.js'
 import {FencingConflict, commitBatch, loadConversationStates} from '../../src/core/store/message-writer.js'
 import {planBatch} from '../../src/core/sequencer.js'
 import {migrate} from '../../src/core/store/migrate.js'
-import {haveServices} from '../helpers/services.js'
 import {STORE_LEGS} from '../helpers/store-legs.js'
 
 // Fencing without trusting leases: a zombie owner that still believes an old last_seq cannot write,
 // because every batch compare-and-sets conversations.last_seq in the same transaction as its INSERT.
 
-const postgres = await haveServices('postgres')
-
-describe.each(STORE_LEGS)('fencing on $name', ({name, open}) => {
-  describe.runIf(name === 'pglite' || postgres)('a zombie owner', () => {
+describe.each(STORE_LEGS)('fencing on $name', ({available, open}) => {
+  describe.runIf(available)('a zombie owner', () => {
     let sql: Sql
-    let drop: () => Promise<void>
+    let close: () => Promise<void>
     const conv = newId()
     const alice = newId()
     const device = newId()
 
     beforeAll(async () => {
-      ;({sql, drop} = await open())
+      ;({sql, close} = await open())
       await migrate(sql)
       await sql.query(`INSERT INTO users (id, phone) VALUES ($1, $2)`, [alice, `+1555${Math.floor(Math.random() * 1e7)}`])
       await sql.query(`INSERT INTO conversations (id, kind) VALUES ($1, 'direct')`, [conv])
       await sql.query(`INSERT INTO members (conversation_id, user_id) VALUES ($1, $2)`, [conv, alice])
     })
     afterAll(async () => {
-      await sql?.close()
-      await drop?.()
+      await close?.()
     })
 
     const env = (id: string): IngestEnvelope => ({v: 1, conv, sender: alice, senderDevice: device, clientMsgId: id, kind: 'text', body: id, gw: 'g', at: 0})

@@ -4,26 +4,22 @@ import {newId} from '../../src/core/ids.js'
 import type {Sql} from '../../src/core/ports.js'
 import {inbox} from '../../src/core/store/conversations.js'
 import {migrate} from '../../src/core/store/migrate.js'
-import {haveServices} from '../helpers/services.js'
 import {STORE_LEGS} from '../helpers/store-legs.js'
 
 // The inbox read on the connect path: one statement (one round trip, no transaction), and its token
 // still comes from the snapshot the rows were read with.
 
-const postgres = await haveServices('postgres')
-
-describe.each(STORE_LEGS)('inbox on $name', ({name, open}) => {
-  describe.runIf(name === 'pglite' || postgres)('the store read', () => {
+describe.each(STORE_LEGS)('inbox on $name', ({name, available, open}) => {
+  describe.runIf(available)('the store read', () => {
     let sql: Sql
-    let drop: () => Promise<void>
+    let close: () => Promise<void>
 
     beforeAll(async () => {
-      ;({sql, drop} = await open())
+      ;({sql, close} = await open())
       await migrate(sql)
     })
     afterAll(async () => {
-      await sql?.close()
-      await drop?.()
+      await close?.()
     })
 
     it('is one query, no transaction, and an empty inbox still gets a token', async () => {

@@ -6,30 +6,26 @@ import type {Sql} from '../../src/core/ports.js'
 import {listPushHistory, prunePushHistory, recordPushHistory} from '../../src/core/store/push-history.js'
 import {migrate} from '../../src/core/store/migrate.js'
 import {randomPhone} from '../helpers/cluster.js'
-import {haveServices} from '../helpers/services.js'
 import {STORE_LEGS} from '../helpers/store-legs.js'
 
 // Retention of the notification history (--push-history-days): pruning deletes what is older than the
 // cut-off, in bounded statements, and keeps everything newer.
 
-const postgres = await haveServices('postgres')
-
-describe.each(STORE_LEGS)('push history retention on $name', ({name, open}) => {
-  describe.runIf(name === 'pglite' || postgres)('prunePushHistory', () => {
+describe.each(STORE_LEGS)('push history retention on $name', ({available, open}) => {
+  describe.runIf(available)('prunePushHistory', () => {
     let sql: Sql
-    let drop: () => Promise<void>
+    let close: () => Promise<void>
     const user = randomUUID()
     const device = randomUUID()
 
     beforeAll(async () => {
-      ;({sql, drop} = await open())
+      ;({sql, close} = await open())
       await migrate(sql)
       await sql.query('INSERT INTO users (id, phone) VALUES ($1, $2)', [user, randomPhone()])
       await sql.query(`INSERT INTO devices (id, user_id, name, platform) VALUES ($1, $2, 'phone', 'test')`, [device, user])
     })
     afterAll(async () => {
-      await sql?.close()
-      await drop?.()
+      await close?.()
     })
 
     it('deletes outcomes older than the cut-off, a batch at a time, and keeps the rest', async () => {

@@ -1,27 +1,23 @@
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {Sql} from '../../src/core/ports.js'
-import {haveServices} from '../helpers/services.js'
 import {STORE_LEGS} from '../helpers/store-legs.js'
 
 // The Sql port's contract, which the stores build on, on both stores: result types, errors with their
 // SQLSTATE (the worker tells bad input from outages by it), transactions and their isolation.
 
-const postgres = await haveServices('postgres')
-
-describe.each(STORE_LEGS)('the Sql port on $name', ({name, open}) => {
-  describe.runIf(name === 'pglite' || postgres)('contract', () => {
+describe.each(STORE_LEGS)('the Sql port on $name', ({available, open}) => {
+  describe.runIf(available)('contract', () => {
     let sql: Sql
-    let drop: () => Promise<void>
+    let close: () => Promise<void>
 
     beforeAll(async () => {
-      ;({sql, drop} = await open())
+      ;({sql, close} = await open())
       await sql.exec(`CREATE TABLE port_t (id int PRIMARY KEY, n int8 NOT NULL, b bytea, j jsonb, at timestamptz);
                       CREATE TABLE port_u (id int PRIMARY KEY)`)
     })
     afterAll(async () => {
-      await sql?.close()
-      await drop?.()
+      await close?.()
     })
 
     it('returns rows with int8 as numbers, bytea as bytes, jsonb as values, and counts affected rows', async () => {
