@@ -17,7 +17,7 @@ import {
   TOKEN_PATTERN,
 } from './messages.js'
 import {type SpawnedAgent, spawnAgent} from './spawn.js'
-import {addressesFor, mergeProgress, splitUsers} from './split.js'
+import {addressesFor, mergeProgress, sharesAreDisjoint, splitUsers} from './split.js'
 
 // The controller behind `msgr sim run --agents N`: announces the run on NATS, takes N agents (spawned
 // here, or started elsewhere with `msgr sim agent`), gives each a contiguous range of users (a slice owns
@@ -207,12 +207,11 @@ class RunState {
     const {spec, agents, localAddresses} = this.#options
     const {users: total, ...rest} = spec
     const scenario = {...spec.scenario, users: total}
+    const localPorts = sharesAreDisjoint(localAddresses, agents)
     await Promise.all(
       [...this.#members.values()].map(async (member) => {
         const pool = localAddresses.length > 0 ? addressesFor(localAddresses, agents, member.index) : member.localAddresses
-        // Addresses dealt out one agent each (at least as many as agents) are that agent's alone, so it may choose its ports.
-        const own = localAddresses.length >= agents
-        const slice: SliceSpec = {...rest, scenario, users: this.#ranges[member.index]!, ...(pool.length > 0 ? {localAddresses: pool, localPorts: own} : {})}
+        const slice: SliceSpec = {...rest, scenario, users: this.#ranges[member.index]!, ...(pool.length > 0 ? {localAddresses: pool, localPorts} : {})}
         let reply: AgentReply
         try {
           reply = (await this.#nc.request(subjects.agent(this.#runId, member.agentId), encode({type: 'assign', spec: slice} satisfies AgentCommand), {timeout: 10_000})).json<AgentReply>()

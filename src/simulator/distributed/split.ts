@@ -21,6 +21,11 @@ export function splitUsers(total: number, parts: number): Array<{from: number; c
   return ranges
 }
 
+/** Whether addressesFor deals each agent addresses of its own (then an agent may choose its source ports). */
+export function sharesAreDisjoint(addresses: readonly string[], parts: number): boolean {
+  return addresses.length >= parts
+}
+
 /**
  * Source addresses of agent `index` of `parts`: a disjoint share when there are at least as many addresses
  * as agents, otherwise all of them, rotated so that agents start on different ones (each source/destination
@@ -28,7 +33,7 @@ export function splitUsers(total: number, parts: number): Array<{from: number; c
  */
 export function addressesFor(addresses: readonly string[], parts: number, index: number): string[] {
   if (addresses.length === 0) return []
-  if (addresses.length >= parts) return addresses.filter((_, j) => j % parts === index)
+  if (sharesAreDisjoint(addresses, parts)) return addresses.filter((_, j) => j % parts === index)
   const start = index % addresses.length
   return [...addresses.slice(start), ...addresses.slice(0, start)]
 }
