@@ -147,28 +147,12 @@ export async function commitBatch(sql: Sql, plan: BatchPlan): Promise<void> {
     const own = new Map<string, {conv: string; user: string; seq: number}>()
     for (const r of rows) own.set(`${r.conversation_id}|${r.sender_id}`, {conv: r.conversation_id, user: r.sender_id, seq: r.seq})
     const owners = [...own.values()]
+    // msgr_store_batch (migration 8): the statement with its plan kept for the session.
     const written = await tx.query<{t: 'moved' | 'inserted'; conversation_id: string; sender_id: string | null; client_msg_id: string | null}>(
-      `WITH moved AS (
-         UPDATE conversations c SET last_seq = v.to_seq, last_ts = v.ts, changed_xid = pg_current_xact_id()
-           FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::timestamptz[]) AS v(id, from_seq, to_seq, ts)
-          WHERE c.id = v.id AND c.last_seq = v.from_seq
-         RETURNING c.id
-       ), watermarks AS (
-         UPDATE members m SET read_seq = GREATEST(m.read_seq, v.seq), delivered_seq = GREATEST(m.delivered_seq, v.seq),
-                changed_xid = pg_current_xact_id()
-           FROM unnest($5::uuid[], $6::uuid[], $7::bigint[]) AS v(conv, usr, seq)
-          WHERE m.conversation_id = v.conv AND m.user_id = v.usr AND (SELECT count(*) FROM moved) = $19
-       ), inserted AS (
-         INSERT INTO messages (conversation_id, seq, id, sender_id, sender_device, client_msg_id, kind, body, reply_to, created_at, meta)
-         SELECT * FROM unnest($8::uuid[], $9::bigint[], $10::uuid[], $11::uuid[], $12::uuid[], $13::text[], $14::text[], $15::jsonb[], $16::bigint[], $17::timestamptz[], $18::jsonb[])
-          -- Only when every conversation moved: a stale seq must fail as a fencing conflict, not as a duplicate key.
-          WHERE (SELECT count(*) FROM moved) = $19
-         ON CONFLICT (conversation_id, sender_id, client_msg_id) DO NOTHING
-         RETURNING conversation_id, sender_id, client_msg_id
-       )
-       SELECT 'moved' AS t, id AS conversation_id, NULL::uuid AS sender_id, NULL::text AS client_msg_id FROM moved
-       UNION ALL
-       SELECT 'inserted', conversation_id, sender_id, client_msg_id FROM inserted`,
+      `SELECT t, conversation_id, sender_id, client_msg_id
+         FROM msgr_store_batch($1::uuid[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::uuid[], $6::uuid[], $7::bigint[],
+              $8::uuid[], $9::bigint[], $10::uuid[], $11::uuid[], $12::uuid[], $13::text[], $14::text[], $15::jsonb[], $16::bigint[],
+              $17::timestamptz[], $18::jsonb[], $19::integer)`,
       [
         plan.advances.map((a) => a.conversation),
         plan.advances.map((a) => a.from),

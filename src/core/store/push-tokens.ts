@@ -31,16 +31,12 @@ export async function removeDeadToken(sql: Sql, device: string, token: string): 
  */
 export async function pushableDevices(sql: Sql, pairs: ReadonlyArray<{conversation: string; user: string}>): Promise<Array<{conversation: string; user: string; device: string}>> {
   if (pairs.length === 0) return []
-  const {rows} = await sql.query<{conversation_id: string; user_id: string; id: string}>(
-    // Driven from push_tokens (by user): recipients without a registration cost one index probe each.
-    `SELECT m.conversation_id, m.user_id, d.id
-       FROM unnest($1::uuid[], $2::uuid[]) AS p(conv, usr)
-       JOIN push_tokens t ON t.user_id = p.usr
-       JOIN devices d ON d.id = t.device_id AND d.revoked_at IS NULL AND (d.notify_prefs ->> 'enabled') IS DISTINCT FROM 'false'
-       JOIN members m ON m.conversation_id = p.conv AND m.user_id = p.usr AND NOT m.muted`,
+  // msgr_pushable_devices (migration 8): the join, its plan kept for the session.
+  const {rows} = await sql.query<{conversation_id: string; user_id: string; device_id: string}>(
+    'SELECT conversation_id, user_id, device_id FROM msgr_pushable_devices($1::uuid[], $2::uuid[])',
     [pairs.map((p) => p.conversation), pairs.map((p) => p.user)],
   )
-  return rows.map((r) => ({conversation: r.conversation_id, user: r.user_id, device: r.id}))
+  return rows.map((r) => ({conversation: r.conversation_id, user: r.user_id, device: r.device_id}))
 }
 
 export interface PushDevice {
