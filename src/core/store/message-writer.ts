@@ -147,8 +147,9 @@ export async function commitBatch(sql: Sql, plan: BatchPlan): Promise<void> {
     const own = new Map<string, {conv: string; user: string; seq: number}>()
     for (const r of rows) own.set(`${r.conversation_id}|${r.sender_id}`, {conv: r.conversation_id, user: r.sender_id, seq: r.seq})
     const owners = [...own.values()]
-    // msgr_store_batch (migration 8): the statement with its plan kept for the session.
-    const written = await tx.query<{t: 'moved' | 'inserted'; conversation_id: string; sender_id: string | null; client_msg_id: string | null}>(
+    // msgr_store_batch (migration 8): the statement with its plan kept for the session. It answers only
+    // the exceptions: conversations that did not move, messages that were not inserted.
+    const exceptions = await tx.query<{t: 'stale' | 'skipped'; conversation_id: string; sender_id: string | null; client_msg_id: string | null}>(
       `SELECT t, conversation_id, sender_id, client_msg_id
          FROM msgr_store_batch($1::uuid[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::uuid[], $6::uuid[], $7::bigint[],
               $8::uuid[], $9::bigint[], $10::uuid[], $11::uuid[], $12::uuid[], $13::text[], $14::text[], $15::jsonb[], $16::bigint[],
@@ -175,20 +176,12 @@ export async function commitBatch(sql: Sql, plan: BatchPlan): Promise<void> {
         plan.advances.length,
       ],
     )
-    const moved = written.rows.filter((r) => r.t === 'moved')
-    if (moved.length !== plan.advances.length) {
-      // Whatever this statement did not move was advanced by someone else (even to the same seq).
-      const ours = new Set(moved.map((r) => r.conversation_id))
-      throw new FencingConflict(plan.advances.filter((a) => !ours.has(a.conversation)).map((a) => a.conversation))
-    }
-    const inserted = written.rows.filter((r) => r.t === 'inserted')
-    if (inserted.length < rows.length) {
-      const done = new Set(inserted.map((r) => sendKey(r.conversation_id, r.sender_id!, r.client_msg_id!)))
-      throw new AlreadyStored(
-        rows
-          .filter((r) => !done.has(sendKey(r.conversation_id, r.sender_id, r.client_msg_id)))
-          .map((r) => ({conv: r.conversation_id, sender: r.sender_id, clientMsgId: r.client_msg_id})),
-      )
+    // Whatever did not move was advanced by someone else (even to the same seq): nothing was written.
+    const stale = exceptions.rows.filter((r) => r.t === 'stale')
+    if (stale.length > 0) throw new FencingConflict(stale.map((r) => r.conversation_id))
+    const skipped = exceptions.rows.filter((r) => r.t === 'skipped')
+    if (skipped.length > 0) {
+      throw new AlreadyStored(skipped.map((r) => ({conv: r.conversation_id, sender: r.sender_id!, clientMsgId: r.client_msg_id!})))
     }
   })
 }

@@ -370,7 +370,9 @@ CREATE INDEX push_history_at_idx ON push_history (at);
 -- - moved: compare-and-set of last_seq; a conversation advanced by someone else is not moved and the
 --   caller throws (fencing), so nothing below runs for a stale plan.
 -- - watermarks: sending implies having read up to there.
--- - inserted: the messages; a key already stored is skipped and reported by its absence.
+-- - inserted: the messages; a key already stored is skipped.
+-- It answers only the exceptions, usually nothing: 'stale' for each conversation that did not move, and
+-- 'skipped' for each message not inserted (its key was already stored, or the batch was stale).
 CREATE FUNCTION msgr_store_batch(
   adv_id uuid[], adv_from bigint[], adv_to bigint[], adv_ts timestamptz[],
   own_conv uuid[], own_user uuid[], own_seq bigint[],
@@ -399,9 +401,10 @@ BEGIN
     ON CONFLICT (conversation_id, sender_id, client_msg_id) DO NOTHING
     RETURNING ms.conversation_id, ms.sender_id, ms.client_msg_id
   )
-  SELECT 'moved'::text, id, NULL::uuid, NULL::text FROM moved
+  SELECT 'stale'::text, a.id, NULL::uuid, NULL::text FROM unnest(adv_id) AS a(id) WHERE a.id NOT IN (SELECT id FROM moved)
   UNION ALL
-  SELECT 'inserted'::text, i.conversation_id, i.sender_id, i.client_msg_id FROM inserted i;
+  SELECT 'skipped'::text, k.c, k.s, k.m FROM unnest(m_conv, m_sender, m_client_msg_id) AS k(c, s, m)
+   WHERE NOT EXISTS (SELECT 1 FROM inserted i WHERE i.conversation_id = k.c AND i.sender_id = k.s AND i.client_msg_id = k.m);
 END
 $f$;
 
