@@ -41,7 +41,9 @@ export interface NatsBusOptions {
  * durable pull consumer per partition; node mailboxes are core NATS subjects.
  */
 export async function createNatsBus(options: NatsBusOptions): Promise<Bus> {
-  const nc = await connect({servers: options.url, name: options.name, maxReconnectAttempts: -1, reconnectTimeWait: 500})
+  // noAsyncTraces: otherwise every request (each JetStream publish) builds two Error objects up front, for
+  // a stack trace should it fail: 8.5% of a busy gateway's CPU in a profile, for errors almost never thrown.
+  const nc = await connect({servers: options.url, name: options.name, maxReconnectAttempts: -1, reconnectTimeWait: 500, noAsyncTraces: true})
   let ctx: Context
   try {
     const jsm = await jetstreamManager(nc)
@@ -78,10 +80,12 @@ export async function createNatsBus(options: NatsBusOptions): Promise<Bus> {
     }
   })().catch(ctx.onError)
 
+  const publishTogether = coalescePublishes((partition: number, data: Uint8Array) => publishIngest(ctx, partition, data))
+
   return {
     kind: 'nats',
 
-    publishIngest: (partition, data) => publishIngest(ctx, partition, data),
+    publishIngest: publishTogether,
 
     async consumeIngest(partition, onMessage): Promise<IngestConsumer> {
       if (closing) throw new Error('bus is closed')
@@ -165,6 +169,26 @@ interface PartitionConsumer {
   stop(): Promise<void>
   /** Drops the current pull subscription and starts over (re-creating the consumer if needed). */
   restart(): void
+}
+
+/**
+ * Starts the publishes asked for during one turn of the event loop together, at its end (setImmediate), in
+ * the order asked. nats.js writes its outbound buffer to the socket once per microtask checkpoint, and a
+ * gateway publishes from each socket's frame handler, so unbatched every send was a write syscall of its
+ * own: a quarter of a busy gateway's CPU in a profile. Together they are one write. Costs at most the
+ * rest of the current turn in latency; order is kept, within a turn and across turns.
+ */
+export function coalescePublishes<A extends unknown[]>(publish: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  let pending: Array<{args: A; resolve: () => void; reject: (err: unknown) => void}> = []
+  const flush = () => {
+    const batch = pending
+    pending = []
+    for (const p of batch) publish(...p.args).then(p.resolve, p.reject)
+  }
+  return (...args) =>
+    new Promise<void>((resolve, reject) => {
+      if (pending.push({args, resolve, reject}) === 1) setImmediate(flush)
+    })
 }
 
 async function publishIngest(ctx: Context, partition: number, data: Uint8Array): Promise<void> {
