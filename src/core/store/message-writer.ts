@@ -6,8 +6,9 @@ import type {GroupRole} from '../../protocol/frames.js'
 import type {BatchPlan, ConversationState, PlannedEffect} from '../sequencer.js'
 import type {MessageRow} from './conversations.js'
 
-// The worker's SQL: per batch, one transaction with the group commands' effects and one statement that
-// does the compare-and-set UPDATE, the senders' watermarks and the multi-row INSERT.
+// The worker's SQL: per batch, one statement that does the compare-and-set UPDATE, the senders' watermarks
+// and the multi-row INSERT (msgr_store_batch), inside one transaction with the group commands' effects
+// when the batch has any.
 
 /** Another owner advanced a conversation since we loaded it (lease lost or handed over): reload and retry. */
 export class FencingConflict extends Error {
@@ -133,25 +134,35 @@ export async function findExisting(
 
 export async function commitBatch(sql: Sql, plan: BatchPlan): Promise<void> {
   if (plan.inserts.length === 0 && plan.effects.length === 0) return
-  const rows = plan.inserts
+  // Messages only (the usual batch): one statement, atomic on its own, one round trip.
+  if (plan.effects.length === 0) return writeMessages(sql, plan)
   await sql.transaction(async (tx) => {
     await applyEffects(tx, plan.effects)
-    if (rows.length === 0) return
-    // One statement for the three writes (one round trip instead of three; the worker's hottest query):
-    // - compare-and-set of last_seq: a batch planned on a stale last_seq (another owner wrote meanwhile)
-    //   moves fewer conversations than it advances; we throw and the transaction writes nothing. The
-    //   worker reloads the conversation and plans again.
-    // - sending implies having read up to there: the sender's own messages never count as unread.
-    // - optimistic idempotency: no lookup up front. A key that is already stored is skipped by the INSERT,
-    //   and the whole transaction is rolled back and planned again knowing it (seqs must stay gapless).
-    const own = new Map<string, {conv: string; user: string; seq: number}>()
-    for (const r of rows) own.set(`${r.conversation_id}|${r.sender_id}`, {conv: r.conversation_id, user: r.sender_id, seq: r.seq})
-    const owners = [...own.values()]
-    // msgr_store_batch (migration 8): the statement with its plan kept for the session. It answers only
-    // the exceptions: conversations that did not move, messages that were not inserted.
-    const exceptions = await tx.query<{t: 'stale' | 'skipped'; conversation_id: string; sender_id: string | null; client_msg_id: string | null}>(
-      `SELECT t, conversation_id, sender_id, client_msg_id
-         FROM msgr_store_batch($1::uuid[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::uuid[], $6::uuid[], $7::bigint[],
+    if (plan.inserts.length > 0) await writeMessages(tx, plan)
+  })
+}
+
+/** SQLSTATEs msgr_store_batch raises with (migration 8); DETAIL carries the conversations or keys as JSON. */
+const STALE_BATCH = 'MS409'
+const ALREADY_STORED = 'MS208'
+
+/**
+ * The batch's messages in one statement, msgr_store_batch (migration 8), whose plan the database keeps per
+ * session; it writes nothing unless all of it goes in:
+ * - compare-and-set of last_seq: a batch planned on a stale last_seq (another owner wrote meanwhile) is
+ *   refused, and the worker reloads the conversation and plans again;
+ * - sending implies having read up to there: the sender's own messages never count as unread;
+ * - optimistic idempotency: no lookup up front. If a key is already stored, the batch is refused and
+ *   planned again knowing it (seqs must stay gapless).
+ */
+async function writeMessages(sql: Pick<Sql, 'query'>, plan: BatchPlan): Promise<void> {
+  const rows = plan.inserts
+  const own = new Map<string, {conv: string; user: string; seq: number}>()
+  for (const r of rows) own.set(`${r.conversation_id}|${r.sender_id}`, {conv: r.conversation_id, user: r.sender_id, seq: r.seq})
+  const owners = [...own.values()]
+  try {
+    await sql.query(
+      `SELECT msgr_store_batch($1::uuid[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::uuid[], $6::uuid[], $7::bigint[],
               $8::uuid[], $9::bigint[], $10::uuid[], $11::uuid[], $12::uuid[], $13::text[], $14::text[], $15::jsonb[], $16::bigint[],
               $17::timestamptz[], $18::jsonb[], $19::integer)`,
       [
@@ -176,14 +187,16 @@ export async function commitBatch(sql: Sql, plan: BatchPlan): Promise<void> {
         plan.advances.length,
       ],
     )
-    // Whatever did not move was advanced by someone else (even to the same seq): nothing was written.
-    const stale = exceptions.rows.filter((r) => r.t === 'stale')
-    if (stale.length > 0) throw new FencingConflict(stale.map((r) => r.conversation_id))
-    const skipped = exceptions.rows.filter((r) => r.t === 'skipped')
-    if (skipped.length > 0) {
-      throw new AlreadyStored(skipped.map((r) => ({conv: r.conversation_id, sender: r.sender_id!, clientMsgId: r.client_msg_id!})))
+  } catch (error) {
+    const {code, detail} = error as {code?: string; detail?: string}
+    // Whatever did not move was advanced by someone else (even to the same seq).
+    if (code === STALE_BATCH) throw new FencingConflict(JSON.parse(detail ?? '[]') as string[])
+    if (code === ALREADY_STORED) {
+      const keys = JSON.parse(detail ?? '[]') as Array<[string, string, string]>
+      throw new AlreadyStored(keys.map(([conv, sender, clientMsgId]) => ({conv, sender, clientMsgId})))
     }
-  })
+    throw error
+  }
 }
 
 /** Group command effects, in plan order; runs of member changes go in one statement each. */

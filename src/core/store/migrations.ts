@@ -367,22 +367,24 @@ CREATE INDEX push_history_at_idx ON push_history (at);
 -- The worker's per-batch statements as PL/pgSQL functions. First its write (src/core/store/message-writer.ts, commitBatch):
 -- PL/pgSQL keeps the statement's plan for the session, so a batch no longer pays parsing and planning
 -- of a three-CTE statement over a partitioned table on every call (most of a small batch's cost).
--- - moved: compare-and-set of last_seq; a conversation advanced by someone else is not moved and the
---   caller throws (fencing), so nothing below runs for a stale plan.
+-- - moved: compare-and-set of last_seq; a conversation advanced by someone else is not moved.
 -- - watermarks: sending implies having read up to there.
 -- - inserted: the messages; a key already stored is skipped.
--- It answers only the exceptions, usually nothing: 'stale' for each conversation that did not move, and
--- 'skipped' for each message not inserted (its key was already stored, or the batch was stale).
+-- Unless every conversation moved and every message went in, it raises, so that its statement (and the
+-- transaction around it, if any) writes nothing: SQLSTATE MS409 with the stale conversations as a JSON
+-- array in DETAIL, or MS208 with the [conversation, sender, client_msg_id] keys already stored. A batch
+-- without group commands is this one statement in autocommit: one round trip, no BEGIN and COMMIT.
 CREATE FUNCTION msgr_store_batch(
   adv_id uuid[], adv_from bigint[], adv_to bigint[], adv_ts timestamptz[],
   own_conv uuid[], own_user uuid[], own_seq bigint[],
   m_conv uuid[], m_seq bigint[], m_id uuid[], m_sender uuid[], m_device uuid[], m_client_msg_id text[], m_kind text[],
   m_body jsonb[], m_reply_to bigint[], m_created_at timestamptz[], m_meta jsonb[], advances integer
-) RETURNS TABLE (t text, conversation_id uuid, sender_id uuid, client_msg_id text)
+) RETURNS void
   LANGUAGE plpgsql AS $f$
-#variable_conflict use_column
+DECLARE
+  stale jsonb;
+  skipped jsonb;
 BEGIN
-  RETURN QUERY
   WITH moved AS (
     UPDATE conversations c SET last_seq = v.to_seq, last_ts = v.ts, changed_xid = pg_current_xact_id()
       FROM unnest(adv_id, adv_from, adv_to, adv_ts) AS v(id, from_seq, to_seq, ts)
@@ -401,10 +403,16 @@ BEGIN
     ON CONFLICT (conversation_id, sender_id, client_msg_id) DO NOTHING
     RETURNING ms.conversation_id, ms.sender_id, ms.client_msg_id
   )
-  SELECT 'stale'::text, a.id, NULL::uuid, NULL::text FROM unnest(adv_id) AS a(id) WHERE a.id NOT IN (SELECT id FROM moved)
-  UNION ALL
-  SELECT 'skipped'::text, k.c, k.s, k.m FROM unnest(m_conv, m_sender, m_client_msg_id) AS k(c, s, m)
-   WHERE NOT EXISTS (SELECT 1 FROM inserted i WHERE i.conversation_id = k.c AND i.sender_id = k.s AND i.client_msg_id = k.m);
+  SELECT (SELECT jsonb_agg(a.id) FROM unnest(adv_id) AS a(id) WHERE a.id NOT IN (SELECT id FROM moved)),
+         (SELECT jsonb_agg(jsonb_build_array(k.c, k.s, k.m)) FROM unnest(m_conv, m_sender, m_client_msg_id) AS k(c, s, m)
+           WHERE NOT EXISTS (SELECT 1 FROM inserted i WHERE i.conversation_id = k.c AND i.sender_id = k.s AND i.client_msg_id = k.m))
+    INTO stale, skipped;
+  IF stale IS NOT NULL THEN
+    RAISE EXCEPTION 'last_seq moved under the batch' USING ERRCODE = 'MS409', DETAIL = stale::text;
+  END IF;
+  IF skipped IS NOT NULL THEN
+    RAISE EXCEPTION 'messages of the batch were already stored' USING ERRCODE = 'MS208', DETAIL = skipped::text;
+  END IF;
 END
 $f$;
 
