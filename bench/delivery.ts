@@ -402,22 +402,20 @@ async function runStep(
 
 function judge(result: DeliveryResult): void {
   const by = new Map(result.targets.map((t) => [t.name, t]))
-  const limit = by.get('ws')?.maxDeliveriesPerSecond
-  const peer = by.get('socketio')?.maxDeliveriesPerSecond
-  // A reference that never fell behind was not measured to its knee: the ratio is an upper bound, not a pass.
-  const bound = (ref: TargetResult | undefined) => (ref?.neverSaturated ? ' (reference not saturated: upper bound)' : '')
+  const references = [
+    {key: 'limit', ref: by.get('ws'), wanted: TARGETS.ofLimit, label: 'bare ws'},
+    {key: 'peer', ref: by.get('socketio'), wanted: TARGETS.ofPeer, label: 'Socket.IO'},
+  ]
   for (const name of ['msgr-all', 'msgr-split', 'msgr-all-msgpack']) {
     const t = by.get(name)
     if (!t) continue
-    if (limit) {
-      result.ratios[`${name}/limit`] = round(t.maxDeliveriesPerSecond / limit, 3)
-      const ratio = t.maxDeliveriesPerSecond / limit
-      result.checks.push({target: `${name}: ≥ ${TARGETS.ofLimit}× bare ws`, value: fmtRatio(ratio) + bound(by.get('ws')), met: ratio >= TARGETS.ofLimit && !by.get('ws')?.neverSaturated})
-    }
-    if (peer) {
-      result.ratios[`${name}/peer`] = round(t.maxDeliveriesPerSecond / peer, 3)
-      const ratio = t.maxDeliveriesPerSecond / peer
-      result.checks.push({target: `${name}: ≥ ${TARGETS.ofPeer}× Socket.IO`, value: fmtRatio(ratio) + bound(by.get('socketio')), met: ratio >= TARGETS.ofPeer && !by.get('socketio')?.neverSaturated})
+    for (const {key, ref, wanted, label} of references) {
+      if (!ref?.maxDeliveriesPerSecond) continue
+      const ratio = t.maxDeliveriesPerSecond / ref.maxDeliveriesPerSecond
+      result.ratios[`${name}/${key}`] = round(ratio, 3)
+      // A reference that never fell behind was not measured to its knee: the ratio is an upper bound, not a pass.
+      const bound = ref.neverSaturated ? ' (reference not saturated: upper bound)' : ''
+      result.checks.push({target: `${name}: ≥ ${wanted}× ${label}`, value: fmtRatio(ratio) + bound, met: ratio >= wanted && !ref.neverSaturated})
     }
     const run = t.latencyRun
     if (run) {
