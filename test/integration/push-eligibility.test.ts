@@ -9,9 +9,9 @@ import {randomPhone} from '../helpers/cluster.js'
 import {STORE_LEGS} from '../helpers/store-legs.js'
 
 // Which devices of a batch's recipients may get a push: the worker asks once per batch with the
-// (conversation, user) pairs of its messages. The query takes the distinct users and conversations, so
-// it must not answer for a pair that was not asked (a member of two of the conversations who is a
-// recipient in only one), and must keep every rule: revoked devices, notifications off, muted conversations.
+// (conversation, user) pairs of its messages (msgr_pushable_devices). It must answer only the pairs asked,
+// not every conversation a recipient is in (a member of two of the conversations who is a recipient in
+// only one), and keep every rule: revoked devices, notifications off, muted conversations.
 
 describe.each(STORE_LEGS)('push eligibility on $name', ({available, open}) => {
   describe.runIf(available)('pushableDevices', () => {
