@@ -72,7 +72,13 @@ export async function createAdapters(options: AdapterOptions): Promise<Adapters>
   try {
     const sql = options.databaseUrl
       ? createPostgresSql({url: options.databaseUrl, applicationName: `msgr:${options.nodeId}`})
-      : await createPgliteSql({dataDir: options.dataDir ? join(options.dataDir, 'pg') : undefined, checkpoint: {onError: onError('pglite checkpoint')}})
+      : await createPgliteSql({
+          dataDir: options.dataDir ? join(options.dataDir, 'pg') : undefined,
+          checkpoint: {
+            onError: onError('pglite checkpoint'),
+            onCheckpoint: ({walBytes, ms}) => log.info({walBytes, ms: Math.round(ms)}, 'embedded store checkpointed'),
+          },
+        })
     opened.push(sql)
     const bus = options.natsUrl
       ? await createNatsBus({url: options.natsUrl, namespace: options.namespace, ackWaitMs: options.ackWaitMs, replicas: options.streamReplicas, name: options.nodeId, onError: onError('nats')})

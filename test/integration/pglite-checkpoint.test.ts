@@ -68,13 +68,17 @@ describe('PGlite checkpoints by WAL distance', () => {
     await sql.close()
   }, 60_000)
 
-  it('runs on its own timer in the adapter', async () => {
-    const sql = await createPgliteSql({dataDir: tempDir(), checkpoint: {walBytes: 2 * MB, intervalMs: 50}})
+  it('runs on its own timer in the adapter, and reports each checkpoint', async () => {
+    const reported: Array<{walBytes: number; ms: number}> = []
+    const sql = await createPgliteSql({dataDir: tempDir(), checkpoint: {walBytes: 2 * MB, intervalMs: 50, onCheckpoint: (info) => reported.push(info)}})
     await sql.exec('CREATE TABLE wal_t (id bigserial PRIMARY KEY, body text NOT NULL)')
     await write(sql)
     const deadline = Date.now() + 10_000
     while ((await walSinceRedo(sql)) >= 2 * MB && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
     expect(await walSinceRedo(sql)).toBeLessThan(2 * MB)
+    expect(reported.length).toBeGreaterThanOrEqual(1)
+    expect(reported[0]!.walBytes).toBeGreaterThanOrEqual(2 * MB)
+    expect(reported[0]!.ms).toBeGreaterThan(0)
     await sql.close()
   }, 60_000)
 

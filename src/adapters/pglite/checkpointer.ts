@@ -11,6 +11,8 @@ export interface CheckpointOptions {
   /** How often to look (one read of the control file). */
   intervalMs: number
   onError?: (error: unknown) => void
+  /** After each checkpoint: the WAL it retired and how long the store was paused. */
+  onCheckpoint?: (info: {walBytes: number; ms: number}) => void
 }
 
 export const CHECKPOINT_DEFAULTS = {walBytes: 128 * 1024 * 1024, intervalMs: 5_000} as const
@@ -36,9 +38,12 @@ export function startCheckpointer(db: CheckpointDb, options: CheckpointOptions):
   const tick = (): Promise<boolean> => {
     running ??= (async () => {
       const {rows} = await db.query<{behind: number}>(WAL_SINCE_REDO)
-      if ((rows[0]?.behind ?? 0) < options.walBytes) return false
+      const behind = rows[0]?.behind ?? 0
+      if (behind < options.walBytes) return false
+      const started = performance.now()
       await db.exec('CHECKPOINT')
       checkpoints++
+      options.onCheckpoint?.({walBytes: behind, ms: performance.now() - started})
       return true
     })().finally(() => {
       running = undefined
