@@ -29,6 +29,7 @@ export interface ServeFlags extends MediaFlagValues, CanaryFlagValues, PushFlagV
   'sms-sink'?: string
   'sms-webhook-url'?: string
   'send-timeout': number
+  'batch-linger': number
   heartbeat?: number
   'access-ttl'?: number
   'refresh-ttl'?: number
@@ -63,6 +64,7 @@ export async function serve(roles: Role[], flags: ServeFlags, options: {embedded
     partitions: flags.partitions,
     jwtSecret: jwtSecret(flags, dataDir, logger),
     sendTimeoutMs: flags['send-timeout'],
+    batchLingerMs: flags['batch-linger'],
     ...(flags.heartbeat ? {heartbeatMs: flags.heartbeat} : {}),
     accessTtlSec: flags['access-ttl'],
     refreshTtlSec: flags['refresh-ttl'],

@@ -23,6 +23,7 @@ export const DEFAULTS = {
   sendTimeoutMs: 10_000,
   heartbeatMs: 25_000,
   maxBatch: 1000,
+  batchLingerMs: 2,
   ackWaitMs: 10_000,
   leaseTtlMs: 10_000,
   nodeHeartbeatMs: 2_000,
@@ -49,6 +50,8 @@ export const nodeConfigSchema = z.object({
   sendTimeoutMs: z.number().int().positive().default(DEFAULTS.sendTimeoutMs),
   heartbeatMs: z.number().int().positive().default(DEFAULTS.heartbeatMs),
   maxBatch: z.number().int().min(1).max(10_000).default(DEFAULTS.maxBatch),
+  /** ms a worker waits for more sends before storing a small batch (see worker.ts); 0 stores at once. */
+  batchLingerMs: z.number().int().min(0).max(10_000).default(DEFAULTS.batchLingerMs),
   ackWaitMs: z.number().int().positive().default(DEFAULTS.ackWaitMs),
   leaseTtlMs: z.number().int().positive().default(DEFAULTS.leaseTtlMs),
   nodeHeartbeatMs: z.number().int().positive().default(DEFAULTS.nodeHeartbeatMs),

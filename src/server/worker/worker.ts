@@ -35,6 +35,8 @@ export interface Worker {
 }
 
 const MAX_CACHED_CONVERSATIONS = 100_000
+/** A queue this long spreads a batch's fixed cost well enough: it does not wait out the linger. */
+export const BATCH_WORTH_STARTING = 64
 
 export function createWorker(config: NodeConfig, deps: WorkerDeps): Worker {
   const {sql, bus, logger, metrics} = deps
@@ -47,15 +49,35 @@ export function createWorker(config: NodeConfig, deps: WorkerDeps): Worker {
   let stored = 0
   let leases: LeaseKeeper | undefined
 
+  /** Set while a small queue waits out the linger: starts the batch early once the queue is worth it. */
+  let startEarly: (() => void) | undefined
+
   const schedule = () => {
     if (flushing || stopped || queue.length === 0) return
-    flushing = new Promise<void>((resolve) => setImmediate(resolve))
+    flushing = batchDue()
       .then(drainQueue)
       .finally(() => {
         flushing = undefined
         schedule()
       })
   }
+
+  // A batch has a fixed cost (a round trip and a commit) whatever its size. Starting one the moment a
+  // single send is queued keeps the core busy on fixed costs at moderate load, so a queue smaller than
+  // BATCH_WORTH_STARTING waits up to batchLingerMs for more sends (0: start at once).
+  const batchDue = () =>
+    new Promise<void>((resolve) => {
+      if (config.batchLingerMs === 0 || queue.length >= BATCH_WORTH_STARTING) return void setImmediate(resolve)
+      const timer = setTimeout(() => {
+        startEarly = undefined
+        resolve()
+      }, config.batchLingerMs)
+      startEarly = () => {
+        clearTimeout(timer)
+        startEarly = undefined
+        resolve()
+      }
+    })
 
   async function drainQueue(): Promise<void> {
     while (queue.length > 0 && !stopped) {
@@ -145,6 +167,7 @@ export function createWorker(config: NodeConfig, deps: WorkerDeps): Worker {
     const consumer = await bus.consumeIngest(partition, (delivery) => {
       if (stopped) return delivery.nak()
       queue.push(delivery)
+      if (startEarly && queue.length >= BATCH_WORTH_STARTING) startEarly()
       schedule()
     })
     consumers.set(partition, consumer)
