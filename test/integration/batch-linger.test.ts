@@ -74,5 +74,15 @@ describe.each(LEGS)('worker batch linger on %s adapters', (leg) => {
       // Well inside the 8 s send timeout of the test cluster, let alone the 10 s linger.
       expect(performance.now() - started).toBeLessThan(8000)
     }, 30_000)
+
+    it('does not wait out the linger when the worker stops', async () => {
+      const {a, conversation} = await conversationOf(cluster)
+      // One send waits in the queue for the 10 s linger; the client's answer does not matter here.
+      void a.request('send', {conversation, clientMsgId: 'stop-1', kind: 'text', body: 'queued at stop'}).catch(() => {})
+      await sleep(300)
+      const started = performance.now()
+      await cluster.workers[0]!.stop()
+      expect(performance.now() - started).toBeLessThan(5000)
+    }, 30_000)
   })
 })

@@ -179,6 +179,7 @@ export function createWorker(config: NodeConfig, deps: WorkerDeps): Worker {
     consumers.delete(partition)
     metrics.partitionsOwned.set(consumers.size)
     await consumer?.stop()
+    startEarly?.()
     await flushing
     for (let i = queue.length - 1; i >= 0; i--) {
       if (queue[i]!.partition === partition) queue.splice(i, 1)[0]!.nak()
@@ -194,6 +195,7 @@ export function createWorker(config: NodeConfig, deps: WorkerDeps): Worker {
     async stop() {
       await leases?.stop()
       stopped = true
+      startEarly?.() // a stopping worker does not wait out the linger
       await flushing
       for (const delivery of queue.splice(0)) delivery.nak()
       for (const consumer of consumers.values()) await consumer.stop()
@@ -202,6 +204,7 @@ export function createWorker(config: NodeConfig, deps: WorkerDeps): Worker {
     async crash() {
       dead = true
       stopped = true
+      startEarly?.()
       await leases?.abandon()
       queue.length = 0
       for (const consumer of consumers.values()) await consumer.stop()
