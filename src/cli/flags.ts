@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {RATE_LIMIT_DEFAULTS} from '../core/rate-policy.js'
-import {DEFAULTS} from '../server/config.js'
+import {BATCH_WORTH_STARTING, DEFAULTS} from '../server/config.js'
 
 // Flags shared by the serve commands; each has an MSGR_* environment equivalent.
 
@@ -36,6 +36,6 @@ export const nodeFlags = {
   'access-ttl': Flags.integer({description: 'Seconds an access token lives (clients refresh with their refresh token; sockets past it close with 4401)', env: 'MSGR_ACCESS_TTL', default: DEFAULTS.accessTtlSec, min: 30}),
   'refresh-ttl': Flags.integer({description: 'Seconds a refresh token lives without use', env: 'MSGR_REFRESH_TTL', default: DEFAULTS.refreshTtlSec, min: 60}),
   heartbeat: Flags.integer({description: 'ms between WebSocket pings to each client (announced in hello; a client silent for two intervals is dropped). Longer saves CPU on gateways holding ~100k sockets', env: 'MSGR_HEARTBEAT_MS', default: DEFAULTS.heartbeatMs, min: 1000, max: 600_000}),
-  'batch-linger': Flags.integer({description: 'ms a worker waits for more sends before storing a batch of fewer than 64 (0 = store at once): fewer, larger batches use less CPU at moderate load, for at most this much added latency', env: 'MSGR_BATCH_LINGER_MS', default: DEFAULTS.batchLingerMs, min: 0, max: 10_000}),
+  'batch-linger': Flags.integer({description: `ms a worker waits for more sends before storing a batch of fewer than ${BATCH_WORTH_STARTING} (0 = store at once): fewer, larger batches use less CPU at moderate load, for at most this much added latency`, env: 'MSGR_BATCH_LINGER_MS', default: DEFAULTS.batchLingerMs, min: 0, max: 10_000}),
   'send-timeout': Flags.integer({description: 'ms a send waits for its durable ack before answering "timeout"', env: 'MSGR_SEND_TIMEOUT_MS', default: DEFAULTS.sendTimeoutMs, min: 100}),
 }

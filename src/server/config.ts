@@ -32,6 +32,9 @@ export const DEFAULTS = {
   shutdownGraceMs: 10_000,
 } as const
 
+/** A worker queue this long spreads a batch's fixed cost well enough: it does not wait out `batchLingerMs`. */
+export const BATCH_WORTH_STARTING = 64
+
 export const nodeConfigSchema = z.object({
   nodeId: z.string().regex(NODE_ID_PATTERN, 'node id: letters, digits, "-" and "_" only (at most 64)'),
   roles: z.array(z.enum(ROLES)).min(1),

@@ -1,8 +1,8 @@
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {MsgrClient} from '../../src/client/client.js'
+import {BATCH_WORTH_STARTING} from '../../src/server/config.js'
 import type {Metrics} from '../../src/server/metrics.js'
-import {BATCH_WORTH_STARTING} from '../../src/server/worker/worker.js'
 import {availableLegs, LEGS, sleep, startCluster, type TestCluster} from '../helpers/cluster.js'
 
 // The worker's linger (batchLingerMs): a small queue waits for more sends before it is stored, so one

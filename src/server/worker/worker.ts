@@ -6,7 +6,7 @@ import type {ConversationState} from '../../core/sequencer.js'
 import {storeBatch} from '../../core/store/batch-store.js'
 import {toMessageView} from '../../core/store/conversations.js'
 import {MsgrError} from '../../errors.js'
-import type {NodeConfig} from '../config.js'
+import {BATCH_WORTH_STARTING, type NodeConfig} from '../config.js'
 import type {FanoutPublisher} from '../fanout-publisher.js'
 import type {Metrics} from '../metrics.js'
 import {createLeaseKeeper, type LeaseKeeper} from './lease-keeper.js'
@@ -35,8 +35,6 @@ export interface Worker {
 }
 
 const MAX_CACHED_CONVERSATIONS = 100_000
-/** A queue this long spreads a batch's fixed cost well enough: it does not wait out the linger. */
-export const BATCH_WORTH_STARTING = 64
 
 export function createWorker(config: NodeConfig, deps: WorkerDeps): Worker {
   const {sql, bus, logger, metrics} = deps
@@ -68,15 +66,13 @@ export function createWorker(config: NodeConfig, deps: WorkerDeps): Worker {
   const batchDue = () =>
     new Promise<void>((resolve) => {
       if (config.batchLingerMs === 0 || queue.length >= BATCH_WORTH_STARTING) return void setImmediate(resolve)
-      const timer = setTimeout(() => {
-        startEarly = undefined
-        resolve()
-      }, config.batchLingerMs)
-      startEarly = () => {
+      const start = () => {
         clearTimeout(timer)
         startEarly = undefined
         resolve()
       }
+      const timer = setTimeout(start, config.batchLingerMs)
+      startEarly = start
     })
 
   async function drainQueue(): Promise<void> {
